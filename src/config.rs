@@ -1,0 +1,449 @@
+//! Configuration: one TOML file plus `SEALGATE__SECTION__KEY` environment overrides.
+//!
+//! Every limit the gateway enforces is a named setting here with a default that is safe for a
+//! public agency's outbound mail. Unknown keys are errors, not silently ignored: a typo in a
+//! security setting must never fall back to a default without the administrator knowing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be loaded. The message names the key and what is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("configuration {path}: `{key}` {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub smtp: SmtpConfig,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    #[serde(default)]
+    pub access: Access,
+    pub relay: RelayConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default)]
+    pub protocols: Vec<ProtocolConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub listen: Vec<SocketAddr>,
+    pub hostname: String,
+    #[serde(default = "yes")]
+    pub received_header: bool,
+    #[serde(default)]
+    pub require_tls: bool,
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Peers allowed to send a PROXY protocol header (HAProxy). Empty: PROXY is refused.
+    #[serde(default)]
+    pub proxy_protocol_from: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    pub max_command_line: usize,
+    pub max_sessions: usize,
+    pub max_sessions_per_client: usize,
+    pub max_errors: u32,
+    pub memory_budget: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 36 * 1024 * 1024,
+            max_recipients: 100,
+            max_command_line: 2048,
+            max_sessions: 1000,
+            max_sessions_per_client: 100,
+            max_errors: 20,
+            memory_budget: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// Inbound timeouts in seconds; defaults follow RFC 5321 section 4.5.3.2.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    pub command_seconds: u64,
+    pub data_seconds: u64,
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            command_seconds: 300,
+            data_seconds: 180,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Access {
+    pub client_networks: Vec<IpNet>,
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    /// An argon2 PHC string, as printed by `sealgate hash-password`.
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsPolicy {
+    None,
+    Opportunistic,
+    Required,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// `smtp://host:port` of the smarthost.
+    pub next_hop: String,
+    #[serde(default = "opportunistic")]
+    pub tls: TlsPolicy,
+    #[serde(default = "yes")]
+    pub tls_verify: bool,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub auth_user: Option<String>,
+    #[serde(default)]
+    pub auth_password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub helo_name: Option<String>,
+    #[serde(default = "thirty")]
+    pub connect_timeout_seconds: u64,
+    #[serde(default = "two_minutes")]
+    pub command_timeout_seconds: u64,
+    /// Wait for the next hop's answer to the end of data. Keep it well below the sending
+    /// server's own 10-minute wait, or it gives up while the next hop accepts: a duplicate.
+    #[serde(default = "five_minutes")]
+    pub data_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub listen: Option<SocketAddr>,
+    /// `/readyz` turns unready when no next-hop transaction succeeded for this long
+    /// and the last attempt failed.
+    pub next_hop_stale_seconds: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9725))),
+            next_hop_stale_seconds: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// `sqlite:PATH` or `postgres://user@host:port/db`.
+    pub store: String,
+    /// Name of this gateway instance in audit records; defaults to `smtp.hostname`.
+    pub instance: Option<String>,
+    /// Records older than this are pruned daily; 0 keeps them forever.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            store: "sqlite:/var/lib/sealgate/audit.db".into(),
+            instance: None,
+            retention_days: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `sealgate=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Settings shared by every protocol.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The sender organisation's own domains: recipients there may be copied on protected mail.
+    pub own_domains: Vec<String>,
+    /// Overrides of the built-in bilingual reject texts, by reason code.
+    pub reject_texts: std::collections::BTreeMap<String, String>,
+}
+
+/// One data-sharing protocol: who may receive what, and under which rules.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolConfig {
+    pub id: String,
+    pub title: String,
+    /// Addresses (`kindengezin@wervik.be`) and whole domains (`@wervik.be`).
+    pub mailboxes: Vec<String>,
+    pub in_force_from: NaiveDate,
+    #[serde(default)]
+    pub in_force_until: Option<NaiveDate>,
+    #[serde(default)]
+    pub rules: Rules,
+}
+
+/// The rules for a protected message. The defaults are the strict reading of article 6.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    pub require_header_encryption: bool,
+    pub min_kdf_cycles_power: u8,
+    pub allow_other_attachments: bool,
+    pub forbid_identifiers: bool,
+    pub forbid_password_in_message: bool,
+    pub allow_unrelated_recipients: bool,
+    pub max_nesting_depth: usize,
+    pub max_parts: usize,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            require_header_encryption: true,
+            min_kdf_cycles_power: 19,
+            allow_other_attachments: false,
+            forbid_identifiers: true,
+            forbid_password_in_message: true,
+            allow_unrelated_recipients: false,
+            max_nesting_depth: 4,
+            max_parts: 100,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn opportunistic() -> TlsPolicy {
+    TlsPolicy::Opportunistic
+}
+fn thirty() -> u64 {
+    30
+}
+fn two_minutes() -> u64 {
+    120
+}
+fn five_minutes() -> u64 {
+    300
+}
+
+impl Config {
+    /// Reads `path`, applies `SEALGATE__SECTION__KEY` overrides and validates the result.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if let Err(source) = std::fs::metadata(path) {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        let parse_error = |e: config::ConfigError| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let raw = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("SEALGATE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("smtp.listen")
+                    .with_list_parse_key("access.client_networks")
+                    .with_list_parse_key("policy.own_domains"),
+            )
+            .build()
+            .map_err(parse_error)?;
+        let config: Config = raw.try_deserialize().map_err(parse_error)?;
+        config.validate().map_err(|(key, message)| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: relations between keys and values with a shape.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, message: String| Err((key.to_string(), message));
+        if self.smtp.listen.is_empty() {
+            return bad("smtp.listen", "must name at least one \"ip:port\"".into());
+        }
+        if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
+        {
+            return bad("smtp.hostname", "must be a host name without spaces".into());
+        }
+        if let Err(e) = crate::relay::NextHop::parse(&self.relay.next_hop) {
+            return bad("relay.next_hop", e.to_string());
+        }
+        if self.smtp.require_tls && self.smtp.tls.is_none() {
+            return bad(
+                "smtp.require_tls",
+                "needs [smtp.tls] with cert and key files".into(),
+            );
+        }
+        if !self.access.users.is_empty() && self.smtp.tls.is_none() {
+            return bad(
+                "access.users",
+                "AUTH is offered over TLS only: configure [smtp.tls] too".into(),
+            );
+        }
+        for (i, user) in self.access.users.iter().enumerate() {
+            if argon2::PasswordHash::new(&user.password_hash).is_err() {
+                return bad(
+                    &format!("access.users[{i}].password_hash"),
+                    "is not an argon2 hash; make one with `sealgate hash-password`".into(),
+                );
+            }
+        }
+        if self.relay.auth_user.is_some() != self.relay.auth_password_file.is_some() {
+            return bad(
+                "relay.auth_user",
+                "and relay.auth_password_file go together".into(),
+            );
+        }
+        let limits = &self.limits;
+        for (key, value) in [
+            ("limits.max_message_size", limits.max_message_size),
+            ("limits.max_recipients", limits.max_recipients),
+            ("limits.max_sessions", limits.max_sessions),
+            ("limits.max_sessions_per_client", limits.max_sessions_per_client),
+        ] {
+            if value == 0 {
+                return bad(key, "must be greater than 0".into());
+            }
+        }
+        if limits.max_command_line < 512 {
+            return bad(
+                "limits.max_command_line",
+                "must be at least 512 (RFC 5321 4.5.3.1.4)".into(),
+            );
+        }
+        if limits.memory_budget < limits.max_message_size {
+            return bad(
+                "limits.memory_budget",
+                "must be at least limits.max_message_size".into(),
+            );
+        }
+        if !(self.audit.store.starts_with("sqlite:")
+            || self.audit.store.starts_with("postgres://")
+            || self.audit.store.starts_with("postgresql://"))
+        {
+            return bad(
+                "audit.store",
+                "must be \"sqlite:PATH\" or \"postgres://...\"".into(),
+            );
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad(
+                "log.level",
+                "must be a level (error, warn, info, debug, trace) or a tracing filter".into(),
+            );
+        }
+        self.validate_protocols()
+    }
+
+    fn validate_protocols(&self) -> Result<(), (String, String)> {
+        let mut ids = std::collections::HashSet::new();
+        for (i, protocol) in self.protocols.iter().enumerate() {
+            let key = |field: &str| format!("protocols[{i}].{field}");
+            if protocol.id.trim().is_empty() || !ids.insert(protocol.id.as_str()) {
+                return Err((key("id"), "must be present and unique".into()));
+            }
+            if protocol.mailboxes.is_empty() {
+                return Err((key("mailboxes"), "must list at least one mailbox".into()));
+            }
+            for mailbox in &protocol.mailboxes {
+                if let Err(e) = crate::envelope::MailboxPattern::parse(mailbox) {
+                    return Err((key("mailboxes"), format!("{mailbox:?}: {e}")));
+                }
+            }
+            if let Some(until) = protocol.in_force_until {
+                if until < protocol.in_force_from {
+                    return Err((key("in_force_until"), "is before in_force_from".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn instance_name(&self) -> &str {
+        self.audit.instance.as_deref().unwrap_or(&self.smtp.hostname)
+    }
+}

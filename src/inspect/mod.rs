@@ -1,0 +1,1 @@
+//! Inspection: the MIME walk of a message bound for a protected mailbox. (Lands with issue 4.)

@@ -1,0 +1,23 @@
+//! sealgate: an outbound SMTP gateway in front of a public agency's mail.
+//!
+//! A message flows through the modules in this order:
+//!
+//! ```text
+//! smtp (session: ESMTP state machine, TLS, AUTH, limits)
+//!   -> envelope (sender, recipients, canonical matching form)
+//!   -> message (DATA bytes, dot-unstuffed, size-capped, bare CR/LF refused)
+//!   -> inspect (MIME walk) -> sevenz (archive verdict) -> policy (protocol rules, verdict)
+//!   -> relay (next-hop transaction, reply mirrored)
+//!   -> audit (metadata record, hash-chained, durable before the client hears 250)
+//! ```
+//!
+//! `metrics` observes every step from the side and never sees contents.
+
+pub mod audit;
+pub mod config;
+pub mod envelope;
+pub mod inspect;
+pub mod policy;
+pub mod relay;
+pub mod sevenz;
+pub mod smtp;
