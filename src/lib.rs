@@ -16,6 +16,7 @@
 pub mod audit;
 pub mod config;
 pub mod envelope;
+pub mod gateway;
 pub mod inspect;
 pub mod policy;
 pub mod relay;

@@ -3,6 +3,7 @@
 mod archive;
 mod audit;
 mod check;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +51,7 @@ enum ConfigCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config } => serve(&config),
+        Command::Serve { config } => serve::run(&config),
         Command::Config { command: ConfigCommand::Check { config } } => config_check(&config),
         Command::HashPassword => hash_password(),
         Command::CheckArchive(args) => archive::run(args),
@@ -64,10 +65,6 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn serve(_path: &std::path::Path) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("serve: not built yet")
 }
 
 fn config_check(path: &std::path::Path) -> anyhow::Result<ExitCode> {

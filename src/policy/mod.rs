@@ -82,3 +82,9 @@ pub fn evaluate(
         message_id: None,
     }
 }
+
+/// The SMTP reply for a rejected message: code, enhanced status, and the text lines.
+pub fn reject_reply(decision: &Decision, _policy: &PolicyConfig) -> (u16, [u8; 3], Vec<String>) {
+    let lines = decision.reasons.iter().map(|r| format!("{}: {}", r.code, r.text)).collect();
+    (550, [5, 7, 1], lines)
+}

@@ -1,1 +1,393 @@
-//! placeholder
+//! The SMTP client towards the next hop.
+//!
+//! One client serves one inbound session: the envelope is forwarded command by command and the
+//! next hop's replies come back to be mirrored. The message itself is only sent once policy and
+//! audit have said yes. Everything the next hop may do wrong (refuse to connect, stall, close,
+//! answer garbage) becomes a [`RelayError`], which the session turns into a 4xx: the sending
+//! server keeps the mail.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_proto::response::parser::ResponseReceiver;
+use smtp_proto::{EhloResponse, EXT_8BIT_MIME, EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::client::TlsStream;
+
+use super::NextHop;
+use crate::config::TlsPolicy;
+use crate::smtp::reply::{Reply, Status};
+
+/// What went wrong with the next hop. Each kind is a metric label.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("cannot connect to next hop {hop}: {source}")]
+    Connect { hop: String, source: std::io::Error },
+    #[error("next hop did not answer within {0:?} ({1})")]
+    Timeout(Duration, &'static str),
+    #[error("TLS with the next hop failed: {0}")]
+    Tls(String),
+    #[error("next hop spoke no SMTP: {0}")]
+    Protocol(String),
+    #[error("next hop closed the connection")]
+    Closed,
+    #[error("next hop I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("next hop refused {stage}: {reply}")]
+    Refused { stage: &'static str, reply: Reply },
+}
+
+impl RelayError {
+    /// Short kind for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RelayError::Connect { .. } => "connect",
+            RelayError::Timeout(..) => "timeout",
+            RelayError::Tls(_) => "tls",
+            RelayError::Protocol(_) => "protocol",
+            RelayError::Closed | RelayError::Io(_) => "closed",
+            RelayError::Refused { reply, .. } if reply.is_transient() => "reply_4xx",
+            RelayError::Refused { .. } => "reply_5xx",
+        }
+    }
+}
+
+/// How to reach and talk to the next hop; built once from the configuration.
+#[derive(Clone)]
+pub struct RelaySettings {
+    pub next_hop: NextHop,
+    pub tls: TlsPolicy,
+    /// Verifying (or, for opportunistic TLS, non-verifying) client configuration.
+    pub tls_config: Arc<rustls::ClientConfig>,
+    pub auth: Option<(String, String)>,
+    pub helo_name: String,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+}
+
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while the plain stream is handed to the TLS handshake.
+    Gone,
+}
+
+/// An open SMTP connection to the next hop, after EHLO (and STARTTLS/AUTH where configured).
+pub struct NextHopClient {
+    io: Io,
+    buf: Vec<u8>,
+    capabilities: u32,
+    tls_info: Option<String>,
+    in_transaction: bool,
+}
+
+const MAX_BUFFERED_REPLY: usize = 64 * 1024;
+
+impl NextHopClient {
+    pub async fn connect(settings: &RelaySettings) -> Result<NextHopClient, RelayError> {
+        let hop = &settings.next_hop;
+        let tcp = timeout(settings.connect_timeout, TcpStream::connect((hop.host.as_str(), hop.port)))
+            .await
+            .map_err(|_| RelayError::Timeout(settings.connect_timeout, "connect"))?
+            .map_err(|source| RelayError::Connect { hop: hop.to_string(), source })?;
+        let _ = tcp.set_nodelay(true);
+        let mut client = NextHopClient {
+            io: Io::Plain(tcp),
+            buf: Vec::with_capacity(1024),
+            capabilities: 0,
+            tls_info: None,
+            in_transaction: false,
+        };
+        let greeting = client.read_reply(settings.command_timeout, "greeting").await?;
+        if greeting.code != 220 {
+            return Err(RelayError::Refused { stage: "greeting", reply: greeting });
+        }
+        client.ehlo(settings).await?;
+        if settings.tls != TlsPolicy::None {
+            client.start_tls(settings).await?;
+        }
+        if let Some((user, password)) = &settings.auth {
+            client.authenticate(settings, user, password).await?;
+        }
+        Ok(client)
+    }
+
+    /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, or None for plaintext.
+    pub fn tls_info(&self) -> Option<&str> {
+        self.tls_info.as_deref()
+    }
+
+    pub fn supports_8bitmime(&self) -> bool {
+        self.capabilities & EXT_8BIT_MIME != 0
+    }
+
+    pub fn supports_smtputf8(&self) -> bool {
+        self.capabilities & EXT_SMTP_UTF8 != 0
+    }
+
+    pub fn supports_size(&self) -> bool {
+        self.capabilities & EXT_SIZE != 0
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    async fn ehlo(&mut self, settings: &RelaySettings) -> Result<(), RelayError> {
+        self.send(format!("EHLO {}\r\n", settings.helo_name).as_bytes()).await?;
+        let (reply, raw) = self.read_reply_raw(settings.command_timeout, "EHLO").await?;
+        if reply.code != 250 {
+            return Err(RelayError::Refused { stage: "EHLO", reply });
+        }
+        self.capabilities = EhloResponse::parse(&mut raw.iter())
+            .map(|e| e.capabilities)
+            .unwrap_or(0);
+        Ok(())
+    }
+
+    async fn start_tls(&mut self, settings: &RelaySettings) -> Result<(), RelayError> {
+        if self.capabilities & EXT_START_TLS == 0 {
+            return match settings.tls {
+                TlsPolicy::Required => Err(RelayError::Tls("next hop does not offer STARTTLS".into())),
+                _ => Ok(()),
+            };
+        }
+        let reply = self.command("STARTTLS\r\n", settings.command_timeout, "STARTTLS").await?;
+        if reply.code != 220 {
+            return match settings.tls {
+                TlsPolicy::Required => Err(RelayError::Refused { stage: "STARTTLS", reply }),
+                _ => Ok(()),
+            };
+        }
+        // Anything the next hop sent before the handshake is discarded (CVE-2011-0411).
+        self.buf.clear();
+        let Io::Plain(tcp) = std::mem::replace(&mut self.io, Io::Gone) else {
+            return Err(RelayError::Tls("STARTTLS inside TLS".into()));
+        };
+        let name = rustls::pki_types::ServerName::try_from(settings.next_hop.host.clone())
+            .map_err(|e| RelayError::Tls(format!("next hop name: {e}")))?;
+        let connector = tokio_rustls::TlsConnector::from(settings.tls_config.clone());
+        let tls = timeout(settings.command_timeout, connector.connect(name, tcp))
+            .await
+            .map_err(|_| RelayError::Timeout(settings.command_timeout, "TLS handshake"))?
+            .map_err(|e| RelayError::Tls(e.to_string()))?;
+        let (_, session) = tls.get_ref();
+        self.tls_info = Some(crate::smtp::tls::describe(
+            session.protocol_version(),
+            session.negotiated_cipher_suite(),
+        ));
+        self.io = Io::Tls(Box::new(tls));
+        self.ehlo(settings).await
+    }
+
+    async fn authenticate(&mut self, settings: &RelaySettings, user: &str, password: &str) -> Result<(), RelayError> {
+        use base64::Engine;
+        if self.tls_info.is_none() {
+            return Err(RelayError::Tls("refusing to send AUTH credentials without TLS".into()));
+        }
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        let reply = self
+            .command(&format!("AUTH PLAIN {token}\r\n"), settings.command_timeout, "AUTH")
+            .await?;
+        if reply.code != 235 {
+            return Err(RelayError::Refused { stage: "AUTH", reply });
+        }
+        Ok(())
+    }
+
+    /// Sends one command line and returns the reply, whatever its code.
+    pub async fn command(&mut self, line: &str, wait: Duration, stage: &'static str) -> Result<Reply, RelayError> {
+        self.send(line.as_bytes()).await?;
+        self.read_reply(wait, stage).await
+    }
+
+    pub async fn mail_from(&mut self, line: &str, wait: Duration) -> Result<Reply, RelayError> {
+        let reply = self.command(line, wait, "MAIL").await?;
+        self.in_transaction = reply.is_positive();
+        Ok(reply)
+    }
+
+    /// Sends DATA, the trace header and the dot-stuffed message, and returns the final reply.
+    pub async fn send_message(
+        &mut self,
+        trace_header: &[u8],
+        message: &[u8],
+        settings: &RelaySettings,
+    ) -> Result<Reply, RelayError> {
+        let go_ahead = self.command("DATA\r\n", settings.command_timeout, "DATA").await?;
+        if go_ahead.code != 354 {
+            self.in_transaction = false;
+            return Ok(go_ahead);
+        }
+        let write = async {
+            match &mut self.io {
+                Io::Plain(s) => write_stuffed(s, trace_header, message).await,
+                Io::Tls(s) => write_stuffed(s.as_mut(), trace_header, message).await,
+                Io::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+            }
+        };
+        timeout(settings.data_timeout, write)
+            .await
+            .map_err(|_| RelayError::Timeout(settings.data_timeout, "sending data"))??;
+        self.in_transaction = false;
+        self.read_reply(settings.data_timeout, "end of data").await
+    }
+
+    /// Abandons the transaction at the next hop; a failure only means the connection is done.
+    pub async fn reset(&mut self, wait: Duration) -> Result<(), RelayError> {
+        self.in_transaction = false;
+        let reply = self.command("RSET\r\n", wait, "RSET").await?;
+        match reply.code {
+            250 => Ok(()),
+            _ => Err(RelayError::Refused { stage: "RSET", reply }),
+        }
+    }
+
+    pub async fn quit(mut self, wait: Duration) {
+        let _ = self.command("QUIT\r\n", wait, "QUIT").await;
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), RelayError> {
+        match &mut self.io {
+            Io::Plain(s) => s.write_all(bytes).await?,
+            Io::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await?;
+            }
+            Io::Gone => return Err(RelayError::Closed),
+        }
+        Ok(())
+    }
+
+    async fn read_reply(&mut self, wait: Duration, stage: &'static str) -> Result<Reply, RelayError> {
+        Ok(self.read_reply_raw(wait, stage).await?.0)
+    }
+
+    /// Reads one complete (possibly multi-line) reply; also returns its raw bytes for EHLO.
+    async fn read_reply_raw(&mut self, wait: Duration, stage: &'static str) -> Result<(Reply, Vec<u8>), RelayError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = complete_reply_len(&self.buf) {
+                let raw: Vec<u8> = self.buf.drain(..end).collect();
+                let reply = parse_reply(&raw)?;
+                return Ok((reply, raw));
+            }
+            if self.buf.len() > MAX_BUFFERED_REPLY {
+                return Err(RelayError::Protocol("reply too long".into()));
+            }
+            let mut chunk = [0u8; 4096];
+            let read = async {
+                match &mut self.io {
+                    Io::Plain(s) => s.read(&mut chunk).await,
+                    Io::Tls(s) => s.read(&mut chunk).await,
+                    Io::Gone => Ok(0),
+                }
+            };
+            let n = tokio::time::timeout_at(deadline, read)
+                .await
+                .map_err(|_| RelayError::Timeout(wait, stage))??;
+            if n == 0 {
+                return Err(RelayError::Closed);
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Length of the first complete reply in `buf`: lines up to one whose 4th byte is a space.
+fn complete_reply_len(buf: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    while let Some(pos) = memchr::memchr(b'\n', &buf[start..]) {
+        let line = &buf[start..start + pos + 1];
+        start += pos + 1;
+        if line.len() < 5 || line.get(3) != Some(&b'-') {
+            return Some(start);
+        }
+    }
+    None
+}
+
+fn parse_reply(raw: &[u8]) -> Result<Reply, RelayError> {
+    let mut receiver = ResponseReceiver::default();
+    let response = receiver
+        .parse(&mut raw.iter())
+        .map_err(|e| RelayError::Protocol(format!("unparseable reply {:?}: {e:?}", String::from_utf8_lossy(raw))))?;
+    if !(200..600).contains(&response.code) {
+        return Err(RelayError::Protocol(format!("reply code {}", response.code)));
+    }
+    let [class, subject, detail] = response.esc;
+    let status = if class == (response.code / 100) as u8 {
+        Status(class, subject.into(), detail.into())
+    } else {
+        Status((response.code / 100) as u8, 0, 0)
+    };
+    let lines = response
+        .message
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect();
+    Ok(Reply::multiline(response.code, status, lines))
+}
+
+/// Writes the message with dot-stuffing and the terminating `.`; no copy of the message is made.
+async fn write_stuffed<W: AsyncWrite + Unpin>(io: &mut W, trace_header: &[u8], message: &[u8]) -> std::io::Result<()> {
+    let mut out = BufWriter::with_capacity(64 * 1024, io);
+    for part in [trace_header, message] {
+        let mut at_line_start = true;
+        let mut rest = part;
+        while !rest.is_empty() {
+            if at_line_start && rest[0] == b'.' {
+                out.write_all(b".").await?;
+            }
+            let (line, tail) = match memchr::memchr(b'\n', rest) {
+                Some(p) => rest.split_at(p + 1),
+                None => (rest, &[][..]),
+            };
+            out.write_all(line).await?;
+            at_line_start = line.ends_with(b"\n");
+            rest = tail;
+        }
+    }
+    if !message.is_empty() && !message.ends_with(b"\r\n") {
+        out.write_all(b"\r\n").await?;
+    }
+    out.write_all(b".\r\n").await?;
+    out.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_boundaries() {
+        assert_eq!(complete_reply_len(b"250-a\r\n250-b\r\n"), None);
+        assert_eq!(complete_reply_len(b"250-a\r\n250 b\r\n354 x"), Some(14));
+        assert_eq!(complete_reply_len(b"250\r\n"), Some(5));
+    }
+
+    #[test]
+    fn replies_keep_code_status_and_lines() {
+        let reply = parse_reply(b"550-5.1.1 no such user\r\n550 5.1.1 really\r\n").unwrap();
+        assert_eq!(reply.code, 550);
+        assert_eq!(reply.status, Status(5, 1, 1));
+        assert_eq!(reply.lines, vec!["no such user".to_string(), "really".to_string()]);
+        let bare = parse_reply(b"250 Ok: queued as ABC\r\n").unwrap();
+        assert_eq!((bare.code, bare.status), (250, Status(2, 0, 0)));
+        assert_eq!(bare.lines, vec!["Ok: queued as ABC".to_string()]);
+        assert!(parse_reply(b"hello\r\n").is_err());
+    }
+
+    #[tokio::test]
+    async fn dot_stuffing_is_redone() {
+        let mut out = Vec::new();
+        write_stuffed(&mut out, b"Received: x\r\n", b".a\r\nb\r\n..c\r\n").await.unwrap();
+        assert_eq!(out, b"Received: x\r\n..a\r\nb\r\n...c\r\n.\r\n");
+        let mut empty = Vec::new();
+        write_stuffed(&mut empty, b"", b"").await.unwrap();
+        assert_eq!(empty, b".\r\n");
+    }
+}

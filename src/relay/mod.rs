@@ -2,7 +2,7 @@
 
 mod client;
 
-// pub use client::{NextHopClient, RelayError};
+pub use client::{NextHopClient, RelayError, RelaySettings};
 
 use std::fmt;
 

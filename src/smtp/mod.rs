@@ -1,1 +1,11 @@
-//! The inbound ESMTP side.
+//! The inbound ESMTP side: listener, session state machine, DATA reader, replies, TLS, AUTH.
+
+pub mod auth;
+pub mod connection;
+pub mod data;
+pub mod listener;
+pub mod reply;
+pub mod session;
+pub mod tls;
+
+pub use reply::{Reply, Status};

@@ -1,0 +1,210 @@
+//! The gateway's shared state: settings (swapped whole on reload), the audit store, the memory
+//! budget for message data, and the session counters behind the connection limits.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+use crate::audit::AuditStore;
+use crate::config::{Config, TlsPolicy};
+use crate::policy::Registry;
+use crate::relay::{NextHop, RelaySettings};
+use crate::smtp::tls;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("smtp.tls: {0}")]
+    InboundTls(tls::TlsError),
+    #[error("relay: {0}")]
+    OutboundTls(tls::TlsError),
+    #[error("relay.next_hop: {0}")]
+    NextHop(#[from] crate::relay::NextHopError),
+    #[error("relay.auth_password_file {path}: {source}")]
+    Password { path: String, source: std::io::Error },
+}
+
+/// Everything derived from one configuration. A reload builds a new one and swaps it in;
+/// sessions keep the one they started with.
+pub struct Settings {
+    pub config: Config,
+    pub registry: Registry,
+    pub relay: RelaySettings,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Settings {
+    pub fn build(config: Config) -> Result<Settings, SettingsError> {
+        let tls = match &config.smtp.tls {
+            Some(files) => Some(tls::acceptor(&files.cert, &files.key).map_err(SettingsError::InboundTls)?),
+            None => None,
+        };
+        let relay_cfg = &config.relay;
+        let verify = relay_cfg.tls == TlsPolicy::Required && relay_cfg.tls_verify;
+        let tls_config = tls::client_config(verify, relay_cfg.ca_file.as_deref()).map_err(SettingsError::OutboundTls)?;
+        let auth = match (&relay_cfg.auth_user, &relay_cfg.auth_password_file) {
+            (Some(user), Some(path)) => {
+                let password = std::fs::read_to_string(path)
+                    .map_err(|source| SettingsError::Password { path: path.display().to_string(), source })?;
+                Some((user.clone(), password.trim_end_matches(['\r', '\n']).to_string()))
+            }
+            _ => None,
+        };
+        let relay = RelaySettings {
+            next_hop: NextHop::parse(&relay_cfg.next_hop)?,
+            tls: relay_cfg.tls,
+            tls_config,
+            auth,
+            helo_name: relay_cfg.helo_name.clone().unwrap_or_else(|| config.smtp.hostname.clone()),
+            connect_timeout: Duration::from_secs(relay_cfg.connect_timeout_seconds),
+            command_timeout: Duration::from_secs(relay_cfg.command_timeout_seconds),
+            data_timeout: Duration::from_secs(relay_cfg.data_timeout_seconds),
+        };
+        let registry = Registry::new(&config.protocols, &config.policy);
+        Ok(Settings { config, registry, relay, tls })
+    }
+}
+
+/// Shared by all sessions.
+pub struct Gateway {
+    settings: RwLock<Arc<Settings>>,
+    pub audit: Arc<AuditStore>,
+    memory: Arc<Semaphore>,
+    memory_total: usize,
+    sessions: Mutex<SessionCounts>,
+    shutdown: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct SessionCounts {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+/// A session's place in the limits; released when dropped.
+pub struct SessionSlot {
+    gateway: Arc<Gateway>,
+    client: IpAddr,
+}
+
+/// Bytes of message data one session holds; returned to the budget when dropped.
+pub struct MemoryLease {
+    permits: Vec<OwnedSemaphorePermit>,
+    bytes: usize,
+}
+
+/// Unit in which the memory budget is handed out: one read's worth.
+pub const MEMORY_UNIT: usize = 64 * 1024;
+
+impl Gateway {
+    pub fn new(settings: Settings, audit: Arc<AuditStore>) -> Arc<Gateway> {
+        let memory_total = settings.config.limits.memory_budget;
+        let units = (memory_total / MEMORY_UNIT).clamp(1, Semaphore::MAX_PERMITS);
+        Arc::new(Gateway {
+            settings: RwLock::new(Arc::new(settings)),
+            audit,
+            memory: Arc::new(Semaphore::new(units)),
+            memory_total,
+            sessions: Mutex::new(SessionCounts::default()),
+            shutdown: watch::channel(false).0,
+        })
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        match self.settings.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn replace_settings(&self, settings: Settings) {
+        let new = Arc::new(settings);
+        match self.settings.write() {
+            Ok(mut guard) => *guard = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+
+    /// A slot for a new session from `client`, or None when a limit is reached.
+    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Option<SessionSlot> {
+        let limits = self.settings().config.limits.clone();
+        let mut counts = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let from_client = counts.per_client.get(&client).copied().unwrap_or(0);
+        if counts.total >= limits.max_sessions || from_client >= limits.max_sessions_per_client {
+            return None;
+        }
+        counts.total += 1;
+        *counts.per_client.entry(client).or_insert(0) += 1;
+        Some(SessionSlot { gateway: self.clone(), client })
+    }
+
+    pub fn active_sessions(&self) -> usize {
+        self.sessions.lock().map(|c| c.total).unwrap_or(0)
+    }
+
+    /// Grows `lease` to cover `bytes`, or returns false when the budget is spent.
+    pub fn reserve(&self, lease: &mut MemoryLease, bytes: usize) -> bool {
+        while lease.bytes < bytes {
+            match self.memory.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    lease.permits.push(permit);
+                    lease.bytes += MEMORY_UNIT;
+                }
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    pub fn memory_in_use(&self) -> usize {
+        let free = self.memory.available_permits() * MEMORY_UNIT;
+        self.memory_total.saturating_sub(free)
+    }
+
+    pub fn memory_total(&self) -> usize {
+        self.memory_total
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
+
+/// Resolves once shutdown has begun (at once if it already has).
+pub async fn shutting_down(signal: &mut watch::Receiver<bool>) {
+    if signal.wait_for(|down| *down).await.is_err() {
+        // The sender lives as long as the gateway; without it, never resolve.
+        std::future::pending::<()>().await;
+    }
+}
+
+impl MemoryLease {
+    pub fn new() -> MemoryLease {
+        MemoryLease { permits: Vec::new(), bytes: 0 }
+    }
+}
+
+impl Default for MemoryLease {
+    fn default() -> Self {
+        MemoryLease::new()
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.gateway.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.per_client.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.per_client.remove(&self.client);
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The client connection: buffered, bounded reads of command lines and data, buffered replies.
+//!
+//! Replies are queued and flushed only when the client has no more commands waiting (RFC 2920
+//! PIPELINING). Reads never grow a buffer past the configured line length: a longer line is
+//! skipped up to its end and reported, so no client can make a session hold more memory.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use super::reply::Reply;
+
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while the plain stream is handed to the TLS handshake.
+    Gone,
+}
+
+/// What reading a command line gave.
+#[derive(Debug)]
+pub enum Line {
+    /// A line with its CRLF (or bare LF).
+    Complete(Vec<u8>),
+    /// The line was longer than allowed and has been skipped up to its end.
+    TooLong,
+    /// The client closed the connection.
+    Closed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("client did not send anything for {0:?}")]
+    Timeout(Duration),
+    #[error("client connection: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Connection {
+    stream: Stream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    skipping_long_line: bool,
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+
+impl Connection {
+    pub fn new(stream: TcpStream, already_read: Vec<u8>) -> Connection {
+        Connection {
+            stream: Stream::Plain(stream),
+            input: already_read,
+            output: Vec::with_capacity(512),
+            skipping_long_line: false,
+        }
+    }
+
+    pub fn queue(&mut self, reply: &Reply) {
+        reply.write_to(&mut self.output);
+    }
+
+    pub fn queue_raw(&mut self, bytes: &[u8]) {
+        self.output.extend_from_slice(bytes);
+    }
+
+    /// Sends queued replies now.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if self.output.is_empty() {
+            return Ok(());
+        }
+        let result = match &mut self.stream {
+            Stream::Plain(s) => s.write_all(&self.output).await,
+            Stream::Tls(s) => match s.write_all(&self.output).await {
+                Ok(()) => s.flush().await,
+                Err(e) => Err(e),
+            },
+            Stream::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        };
+        self.output.clear();
+        result
+    }
+
+    /// Sends queued replies when the client has nothing more pipelined.
+    pub async fn flush_if_idle(&mut self) -> std::io::Result<()> {
+        if self.has_complete_line() {
+            return Ok(());
+        }
+        self.flush().await
+    }
+
+    /// True when the client sent more than a command before our reply (forbidden without
+    /// PIPELINING, and always before the greeting).
+    pub fn has_pending_input(&self) -> bool {
+        !self.input.is_empty()
+    }
+
+    fn has_complete_line(&self) -> bool {
+        memchr::memchr(b'\n', &self.input).is_some()
+    }
+
+    /// Reads one command line of at most `max` bytes, waiting at most `wait` for each read.
+    pub async fn read_line(&mut self, max: usize, wait: Duration) -> Result<Line, ConnectionError> {
+        loop {
+            if let Some(pos) = memchr::memchr(b'\n', &self.input) {
+                let line: Vec<u8> = self.input.drain(..=pos).collect();
+                if std::mem::take(&mut self.skipping_long_line) || line.len() > max {
+                    return Ok(Line::TooLong);
+                }
+                return Ok(Line::Complete(line));
+            }
+            if self.input.len() > max {
+                self.input.clear();
+                self.skipping_long_line = true;
+            }
+            if self.fill(wait).await? == 0 {
+                return Ok(Line::Closed);
+            }
+        }
+    }
+
+    /// Takes whatever input is buffered (for the DATA reader), reading first if there is none.
+    /// An empty result means the client closed the connection.
+    pub async fn read_chunk(&mut self, wait: Duration) -> Result<Vec<u8>, ConnectionError> {
+        if self.input.is_empty() {
+            self.fill(wait).await?;
+        }
+        Ok(std::mem::take(&mut self.input))
+    }
+
+    /// Puts back bytes that followed the end of data: the client's next commands.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        let mut rest = bytes.to_vec();
+        rest.extend_from_slice(&self.input);
+        self.input = rest;
+    }
+
+    async fn fill(&mut self, wait: Duration) -> Result<usize, ConnectionError> {
+        let start = self.input.len();
+        self.input.resize(start + READ_CHUNK, 0);
+        let read = async {
+            match &mut self.stream {
+                Stream::Plain(s) => s.read(&mut self.input[start..]).await,
+                Stream::Tls(s) => s.read(&mut self.input[start..]).await,
+                Stream::Gone => Ok(0),
+            }
+        };
+        let result = tokio::time::timeout(wait, read).await;
+        let n = match result {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                self.input.truncate(start);
+                return Err(e.into());
+            }
+            Err(_) => {
+                self.input.truncate(start);
+                return Err(ConnectionError::Timeout(wait));
+            }
+        };
+        self.input.truncate(start + n);
+        Ok(n)
+    }
+
+    /// Upgrades to TLS. Whatever the client pipelined after STARTTLS is thrown away first
+    /// (CVE-2011-0411), so no plaintext command can run inside the TLS session.
+    pub async fn start_tls(&mut self, acceptor: &tokio_rustls::TlsAcceptor, wait: Duration) -> Result<String, ConnectionError> {
+        self.input.clear();
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(std::io::Error::other("STARTTLS inside TLS").into());
+        };
+        let tls = tokio::time::timeout(wait, acceptor.accept(tcp))
+            .await
+            .map_err(|_| ConnectionError::Timeout(wait))??;
+        let (_, session) = tls.get_ref();
+        let info = super::tls::describe(session.protocol_version(), session.negotiated_cipher_suite());
+        self.stream = Stream::Tls(Box::new(tls));
+        Ok(info)
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    pub async fn shutdown(&mut self) {
+        let _ = self.flush().await;
+        let _ = match &mut self.stream {
+            Stream::Plain(s) => s.shutdown().await,
+            Stream::Tls(s) => s.shutdown().await,
+            Stream::Gone => Ok(()),
+        };
+    }
+}

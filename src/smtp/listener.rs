@@ -1,0 +1,115 @@
+//! Listeners: accept connections on every `smtp.listen` address, admit them within the session
+//! limits, and run each session as its own task. On shutdown: stop accepting, let sessions
+//! finish their transaction (they answer 421 at the next command), and cut the rest at the
+//! end of the grace period.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use super::connection::Connection;
+use super::reply::replies;
+use super::session::Session;
+use crate::gateway::Gateway;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address}: {source}")]
+pub struct ListenError {
+    pub address: SocketAddr,
+    pub source: std::io::Error,
+}
+
+/// Binds every address; fails on the first that cannot be bound, naming it.
+pub async fn bind(addresses: &[SocketAddr]) -> Result<Vec<TcpListener>, ListenError> {
+    let mut listeners = Vec::with_capacity(addresses.len());
+    for &address in addresses {
+        let listener = bind_one(address).map_err(|source| ListenError { address, source })?;
+        info!(%address, "listening for SMTP");
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)
+}
+
+/// Accepts until shutdown, then drains sessions for at most `grace`.
+pub async fn serve(gateway: Arc<Gateway>, listeners: Vec<TcpListener>, grace: Duration) {
+    let mut sessions = JoinSet::new();
+    let mut shutdown = gateway.shutdown_signal();
+    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(256);
+    let mut acceptors = JoinSet::new();
+    for listener in listeners {
+        let accepted_tx = accepted_tx.clone();
+        acceptors.spawn(accept_loop(listener, accepted_tx));
+    }
+    drop(accepted_tx);
+    loop {
+        tokio::select! {
+            _ = crate::gateway::shutting_down(&mut shutdown) => break,
+            accepted = accepted_rx.recv() => match accepted {
+                Some((stream, peer)) => {
+                    sessions.spawn(run_session(gateway.clone(), stream, peer));
+                }
+                None => break,
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    acceptors.abort_all();
+    info!(sessions = sessions.len(), "shutting down: no new connections; draining sessions");
+    let drained = tokio::time::timeout(grace, async { while sessions.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        warn!(sessions = sessions.len(), "grace period over; closing remaining sessions");
+        sessions.abort_all();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, accepted: tokio::sync::mpsc::Sender<(TcpStream, SocketAddr)>) {
+    loop {
+        match listener.accept().await {
+            Ok(conn) => {
+                if accepted.send(conn).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn run_session(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let client = peer;
+    let Some(_slot) = gateway.admit(client.ip()) else {
+        refuse(&gateway, stream, client).await;
+        return;
+    };
+    debug!(%client, "session start");
+    let connection = Connection::new(stream, Vec::new());
+    let end = Session::new(gateway.clone(), connection, client).run().await;
+    debug!(%client, end = end.as_str(), "session end");
+}
+
+async fn refuse(gateway: &Gateway, stream: TcpStream, client: SocketAddr) {
+    let host = gateway.settings().config.smtp.hostname.clone();
+    warn!(%client, "session limit reached; refused with 421");
+    let mut connection = Connection::new(stream, Vec::new());
+    connection.queue(&replies::too_many_sessions(&host));
+    connection.shutdown().await;
+}
