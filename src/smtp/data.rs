@@ -120,9 +120,10 @@ impl DataReader {
                 self.state = State::Cr;
             }
             (_, b'\n') => {
+                // A bare LF ends no line: a dot after it cannot end the message.
                 self.bare_newline = true;
                 self.keep(b"\n", message);
-                self.state = State::LineStart;
+                self.state = State::Mid;
             }
             (_, _) => {
                 self.keep(&[byte], message);
@@ -164,7 +165,7 @@ mod tests {
         let (msg, flaw, end) = read_all(&[b"Subject: x\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n"], 1000);
         assert_eq!(msg, b"Subject: x\r\n\r\n.leading dot\r\n");
         assert_eq!(flaw, None);
-        assert_eq!(end, Some(36));
+        assert_eq!(end, Some(32));
     }
 
     #[test]
