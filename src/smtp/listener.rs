@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::connection::Connection;
+use super::proxy;
 use super::reply::replies;
 use super::session::Session;
 use crate::gateway::Gateway;
@@ -22,6 +23,9 @@ pub struct ListenError {
     pub address: SocketAddr,
     pub source: std::io::Error,
 }
+
+/// How long a trusted proxy may take to send its PROXY header.
+const PROXY_HEADER_WAIT: Duration = Duration::from_secs(10);
 
 /// Binds every address; fails on the first that cannot be bound, naming it.
 pub async fn bind(addresses: &[SocketAddr]) -> Result<Vec<TcpListener>, ListenError> {
@@ -93,15 +97,26 @@ async fn accept_loop(listener: TcpListener, accepted: tokio::sync::mpsc::Sender<
     }
 }
 
-async fn run_session(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr) {
+async fn run_session(gateway: Arc<Gateway>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let client = peer;
+    let trusted_proxy = gateway.settings().config.smtp.proxy_protocol_from.iter().any(|net| net.contains(&peer.ip()));
+    let (client, early) = if trusted_proxy {
+        match proxy::read_header(&mut stream, peer, PROXY_HEADER_WAIT).await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(%peer, error = %e, "PROXY header refused; connection closed");
+                return;
+            }
+        }
+    } else {
+        (peer, Vec::new())
+    };
     let Some(_slot) = gateway.admit(client.ip()) else {
         refuse(&gateway, stream, client).await;
         return;
     };
-    debug!(%client, "session start");
-    let connection = Connection::new(stream, Vec::new());
+    debug!(%client, %peer, "session start");
+    let connection = Connection::new(stream, early);
     let end = Session::new(gateway.clone(), connection, client).run().await;
     debug!(%client, end = end.as_str(), "session end");
 }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod connection;
 pub mod data;
 pub mod listener;
+pub mod proxy;
 pub mod reply;
 pub mod session;
 pub mod tls;

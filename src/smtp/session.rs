@@ -185,6 +185,10 @@ impl Session {
     }
 
     async fn command(&mut self, line: &[u8]) -> Flow {
+        if super::proxy::looks_like_header(line) {
+            warn!(client = %self.client, "PROXY header from a peer not in smtp.proxy_protocol_from; connection closed");
+            return Flow::Close(SessionEnd::Error);
+        }
         let request = match Request::parse(&mut line.iter()) {
             Ok(request) => request.into_owned(),
             Err(smtp_proto::Error::UnknownCommand) => return self.error(replies::unknown_command()),
