@@ -322,6 +322,7 @@ fn parse_reply(raw: &[u8]) -> Result<Reply, RelayError> {
     let status = if class == (response.code / 100) as u8 {
         Status(class, subject.into(), detail.into())
     } else {
+        // The next hop gave no enhanced code; ours must carry one (RFC 2034).
         Status((response.code / 100) as u8, 0, 0)
     };
     let lines = response
@@ -373,10 +374,10 @@ mod tests {
     fn replies_keep_code_status_and_lines() {
         let reply = parse_reply(b"550-5.1.1 no such user\r\n550 5.1.1 really\r\n").unwrap();
         assert_eq!(reply.code, 550);
-        assert_eq!(reply.status, Status(5, 1, 1));
+        assert_eq!(reply.status, Some(Status(5, 1, 1)));
         assert_eq!(reply.lines, vec!["no such user".to_string(), "really".to_string()]);
         let bare = parse_reply(b"250 Ok: queued as ABC\r\n").unwrap();
-        assert_eq!((bare.code, bare.status), (250, Status(2, 0, 0)));
+        assert_eq!((bare.code, bare.status), (250, Some(Status(2, 0, 0))));
         assert_eq!(bare.lines, vec!["Ok: queued as ABC".to_string()]);
         assert!(parse_reply(b"hello\r\n").is_err());
     }

@@ -2,12 +2,13 @@
 
 use std::fmt;
 
-/// One reply, possibly multi-line. Every reply carries an enhanced status code because
-/// sealgate advertises ENHANCEDSTATUSCODES (RFC 2034).
+/// One reply, possibly multi-line. Replies carry an enhanced status code because sealgate
+/// advertises ENHANCEDSTATUSCODES, except where RFC 2034 section 3 forbids it: the greeting
+/// and the answers to HELO and EHLO (a client would read `2.0.0` as an extension keyword).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub code: u16,
-    pub status: Status,
+    pub status: Option<Status>,
     pub lines: Vec<String>,
 }
 
@@ -23,16 +24,18 @@ impl fmt::Display for Status {
 
 impl Reply {
     pub fn new(code: u16, status: Status, text: impl Into<String>) -> Reply {
-        Reply {
-            code,
-            status,
-            lines: vec![text.into()],
-        }
+        Reply::multiline(code, status, vec![text.into()])
     }
 
     pub fn multiline(code: u16, status: Status, lines: Vec<String>) -> Reply {
         let lines = if lines.is_empty() { vec![String::new()] } else { lines };
-        Reply { code, status, lines }
+        Reply { code, status: Some(status), lines }
+    }
+
+    /// A reply without an enhanced status code: greeting, HELO/EHLO.
+    pub fn plain(code: u16, lines: Vec<String>) -> Reply {
+        let lines = if lines.is_empty() { vec![String::new()] } else { lines };
+        Reply { code, status: None, lines }
     }
 
     pub fn is_positive(&self) -> bool {
@@ -49,14 +52,20 @@ impl Reply {
         for (i, line) in self.lines.iter().enumerate() {
             let sep = if i == last { ' ' } else { '-' };
             let clean: String = line.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-            let text = format!("{}{}{} {}\r\n", self.code, sep, self.status, clean);
+            let text = match self.status {
+                Some(status) => format!("{}{}{} {}\r\n", self.code, sep, status, clean),
+                None => format!("{}{}{}\r\n", self.code, sep, clean),
+            };
             out.extend_from_slice(text.as_bytes());
         }
     }
 
     /// The reply on one line, for logs and the audit trail.
     pub fn summary(&self) -> String {
-        format!("{} {} {}", self.code, self.status, self.lines.join(" "))
+        match self.status {
+            Some(status) => format!("{} {} {}", self.code, status, self.lines.join(" ")),
+            None => format!("{} {}", self.code, self.lines.join(" ")),
+        }
     }
 }
 
@@ -172,5 +181,8 @@ mod tests {
         let mut out = Vec::new();
         reply.write_to(&mut out);
         assert_eq!(out, b"550-5.7.1 one\r\n550 5.7.1 two  three\r\n");
+        let mut ehlo = Vec::new();
+        Reply::plain(250, vec!["host".into(), "PIPELINING".into()]).write_to(&mut ehlo);
+        assert_eq!(ehlo, b"250-host\r\n250 PIPELINING\r\n");
     }
 }

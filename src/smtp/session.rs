@@ -126,7 +126,7 @@ impl Session {
             warn!(client = %self.client, "client sent data before the greeting; dropped");
             return SessionEnd::Dropped;
         }
-        self.conn.queue(&Reply::new(220, Status(2, 0, 0), format!("{host} ESMTP sealgate")));
+        self.conn.queue(&Reply::plain(220, vec![format!("{host} ESMTP sealgate")]));
         let mut shutdown = self.gateway.shutdown_signal();
         loop {
             if self.conn.flush_if_idle().await.is_err() {
@@ -189,6 +189,10 @@ impl Session {
             warn!(client = %self.client, "PROXY header from a peer not in smtp.proxy_protocol_from; connection closed");
             return Flow::Close(SessionEnd::Error);
         }
+        // smtp-proto drops source routes silently; they must be refused, not ignored.
+        if has_source_route(line) {
+            return self.error(replies::bad_address("source routes (<@host:user@domain>) are not accepted"));
+        }
         let request = match Request::parse(&mut line.iter()) {
             Ok(request) => request.into_owned(),
             Err(smtp_proto::Error::UnknownCommand) => return self.error(replies::unknown_command()),
@@ -199,8 +203,8 @@ impl Session {
         match request {
             Request::Ehlo { host } => self.hello(host, true).await,
             Request::Helo { host } => self.hello(host, false).await,
-            Request::Mail { from } => self.mail(line, from).await,
-            Request::Rcpt { to } => self.rcpt(line, to).await,
+            Request::Mail { from } => self.mail(from).await,
+            Request::Rcpt { to } => self.rcpt(to).await,
             Request::Data => self.data().await,
             Request::Rset => {
                 self.abandon_transaction().await;
@@ -232,7 +236,7 @@ impl Session {
         self.esmtp = esmtp;
         let name = self.hostname().to_string();
         if !esmtp {
-            return self.reply(Reply::new(250, Status(2, 0, 0), name));
+            return self.reply(Reply::plain(250, vec![name]));
         }
         let mut lines = vec![
             name,
@@ -249,7 +253,7 @@ impl Session {
             lines.push("AUTH PLAIN LOGIN".into());
         }
         lines.push("HELP".into());
-        self.reply(Reply::multiline(250, Status(2, 0, 0), lines))
+        self.reply(Reply::plain(250, lines))
     }
 
     fn authorized(&self) -> bool {
@@ -257,7 +261,7 @@ impl Session {
             || self.settings.config.access.client_networks.iter().any(|net| net.contains(&self.client.ip()))
     }
 
-    async fn mail(&mut self, line: &[u8], from: smtp_proto::MailFrom<String>) -> Flow {
+    async fn mail(&mut self, from: smtp_proto::MailFrom<String>) -> Flow {
         if self.helo.is_none() {
             return self.error(replies::bad_sequence("Error: send HELO/EHLO first"));
         }
@@ -266,9 +270,6 @@ impl Session {
         }
         if self.tx.is_some() {
             return self.error(replies::bad_sequence("Error: nested MAIL command"));
-        }
-        if has_source_route(line) {
-            return self.error(replies::bad_sender("source routes are not accepted"));
         }
         let sender = if from.address.is_empty() {
             None
@@ -339,13 +340,10 @@ impl Session {
         result
     }
 
-    async fn rcpt(&mut self, line: &[u8], to: smtp_proto::RcptTo<String>) -> Flow {
+    async fn rcpt(&mut self, to: smtp_proto::RcptTo<String>) -> Flow {
         let Some(recipient_count) = self.tx.as_ref().map(|tx| tx.recipients.len()) else {
             return self.error(replies::bad_sequence("Error: need MAIL command"));
         };
-        if has_source_route(line) {
-            return self.error(replies::bad_address("source routes are not accepted"));
-        }
         let address = match Address::parse(&to.address) {
             Ok(address) => address,
             Err(e) => return self.error(replies::bad_address(&e.to_string())),
