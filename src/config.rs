@@ -331,11 +331,13 @@ impl Config {
             .build()
             .map_err(parse_error)?;
         let config: Config = raw.try_deserialize().map_err(parse_error)?;
-        config.validate().map_err(|(key, message)| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key,
-            message,
-        })?;
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key,
+                message,
+            })?;
         Ok(config)
     }
 
@@ -383,7 +385,10 @@ impl Config {
             ("limits.max_message_size", limits.max_message_size),
             ("limits.max_recipients", limits.max_recipients),
             ("limits.max_sessions", limits.max_sessions),
-            ("limits.max_sessions_per_client", limits.max_sessions_per_client),
+            (
+                "limits.max_sessions_per_client",
+                limits.max_sessions_per_client,
+            ),
         ] {
             if value == 0 {
                 return bad(key, "must be greater than 0".into());
@@ -444,6 +449,9 @@ impl Config {
     }
 
     pub fn instance_name(&self) -> &str {
-        self.audit.instance.as_deref().unwrap_or(&self.smtp.hostname)
+        self.audit
+            .instance
+            .as_deref()
+            .unwrap_or(&self.smtp.hostname)
     }
 }

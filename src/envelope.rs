@@ -81,7 +81,12 @@ impl Address {
 
     /// Case-folded, `+tag` stripped, domain in IDNA ASCII form without a trailing dot.
     pub fn canonical(&self) -> CanonicalAddress {
-        let local = self.local.split('+').next().unwrap_or_default().to_lowercase();
+        let local = self
+            .local
+            .split('+')
+            .next()
+            .unwrap_or_default()
+            .to_lowercase();
         // parse() has checked that the domain converts.
         let domain = canonical_domain(&self.domain).unwrap_or_else(|_| self.domain.to_lowercase());
         CanonicalAddress { local, domain }
@@ -189,26 +194,57 @@ mod tests {
     #[test]
     fn idn_domains_compare_in_ascii_form() {
         assert_eq!(canon("info@bücher.example"), "info@xn--bcher-kva.example");
-        assert_eq!(canon("info@XN--BCHER-KVA.example"), "info@xn--bcher-kva.example");
+        assert_eq!(
+            canon("info@XN--BCHER-KVA.example"),
+            "info@xn--bcher-kva.example"
+        );
     }
 
     #[test]
     fn routing_tricks_are_refused() {
-        assert_eq!(Address::parse("kindengezin%wervik.be@relay.example"), Err(AddressError::RoutingTrick));
-        assert_eq!(Address::parse("wervik.be!kindengezin@relay.example"), Err(AddressError::RoutingTrick));
-        assert_eq!(Address::parse("kindengezin@wervik.be@relay.example"), Err(AddressError::RoutingTrick));
-        assert_eq!(Address::parse("user@[192.0.2.1]"), Err(AddressError::AddressLiteral));
+        assert_eq!(
+            Address::parse("kindengezin%wervik.be@relay.example"),
+            Err(AddressError::RoutingTrick)
+        );
+        assert_eq!(
+            Address::parse("wervik.be!kindengezin@relay.example"),
+            Err(AddressError::RoutingTrick)
+        );
+        assert_eq!(
+            Address::parse("kindengezin@wervik.be@relay.example"),
+            Err(AddressError::RoutingTrick)
+        );
+        assert_eq!(
+            Address::parse("user@[192.0.2.1]"),
+            Err(AddressError::AddressLiteral)
+        );
         assert_eq!(Address::parse("user"), Err(AddressError::NoDomain));
-        assert_eq!(Address::parse("@wervik.be"), Err(AddressError::EmptyLocalPart));
-        assert_eq!(Address::parse("a\u{7}b@wervik.be"), Err(AddressError::ControlCharacter));
-        assert!(matches!(Address::parse("a@."), Err(AddressError::BadDomain(_))));
-        assert!(matches!(Address::parse("a@wervik..be"), Err(AddressError::BadDomain(_))));
+        assert_eq!(
+            Address::parse("@wervik.be"),
+            Err(AddressError::EmptyLocalPart)
+        );
+        assert_eq!(
+            Address::parse("a\u{7}b@wervik.be"),
+            Err(AddressError::ControlCharacter)
+        );
+        assert!(matches!(
+            Address::parse("a@."),
+            Err(AddressError::BadDomain(_))
+        ));
+        assert!(matches!(
+            Address::parse("a@wervik..be"),
+            Err(AddressError::BadDomain(_))
+        ));
     }
 
     #[test]
     fn source_routes_are_seen_on_the_raw_line() {
-        assert!(has_source_route(b"RCPT TO:<@relay.example,@b.example:kindengezin@wervik.be>"));
-        assert!(has_source_route(b"RCPT TO:< @relay.example:kindengezin@wervik.be>"));
+        assert!(has_source_route(
+            b"RCPT TO:<@relay.example,@b.example:kindengezin@wervik.be>"
+        ));
+        assert!(has_source_route(
+            b"RCPT TO:< @relay.example:kindengezin@wervik.be>"
+        ));
         assert!(!has_source_route(b"RCPT TO:<kindengezin@wervik.be>"));
         assert!(!has_source_route(b"MAIL FROM:<>"));
     }
@@ -220,14 +256,19 @@ mod tests {
         assert_eq!(a.canonical().to_string(), "john doe@example.org");
         let b = Address::parse("a\"b@example.org").unwrap();
         assert_eq!(b.to_smtp(), "\"a\\\"b\"@example.org");
-        assert_eq!(Address::parse("plain.name@example.org").unwrap().to_smtp(), "plain.name@example.org");
+        assert_eq!(
+            Address::parse("plain.name@example.org").unwrap().to_smtp(),
+            "plain.name@example.org"
+        );
     }
 
     #[test]
     fn mailbox_patterns_match_addresses_and_domains() {
         let mailbox = MailboxPattern::parse("kindengezin@wervik.be").unwrap();
         let domain = MailboxPattern::parse("@Wervik.BE").unwrap();
-        let a = Address::parse("KindenGezin+x@wervik.be.").unwrap().canonical();
+        let a = Address::parse("KindenGezin+x@wervik.be.")
+            .unwrap()
+            .canonical();
         let b = Address::parse("other@wervik.be").unwrap().canonical();
         let c = Address::parse("kindengezin@menen.be").unwrap().canonical();
         assert!(mailbox.matches(&a) && !mailbox.matches(&b) && !mailbox.matches(&c));

@@ -23,7 +23,10 @@ pub enum SettingsError {
     #[error("relay.next_hop: {0}")]
     NextHop(#[from] crate::relay::NextHopError),
     #[error("relay.auth_password_file {path}: {source}")]
-    Password { path: String, source: std::io::Error },
+    Password {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Everything derived from one configuration. A reload builds a new one and swaps it in;
@@ -38,17 +41,26 @@ pub struct Settings {
 impl Settings {
     pub fn build(config: Config) -> Result<Settings, SettingsError> {
         let tls = match &config.smtp.tls {
-            Some(files) => Some(tls::acceptor(&files.cert, &files.key).map_err(SettingsError::InboundTls)?),
+            Some(files) => {
+                Some(tls::acceptor(&files.cert, &files.key).map_err(SettingsError::InboundTls)?)
+            }
             None => None,
         };
         let relay_cfg = &config.relay;
         let verify = relay_cfg.tls == TlsPolicy::Required && relay_cfg.tls_verify;
-        let tls_config = tls::client_config(verify, relay_cfg.ca_file.as_deref()).map_err(SettingsError::OutboundTls)?;
+        let tls_config = tls::client_config(verify, relay_cfg.ca_file.as_deref())
+            .map_err(SettingsError::OutboundTls)?;
         let auth = match (&relay_cfg.auth_user, &relay_cfg.auth_password_file) {
             (Some(user), Some(path)) => {
-                let password = std::fs::read_to_string(path)
-                    .map_err(|source| SettingsError::Password { path: path.display().to_string(), source })?;
-                Some((user.clone(), password.trim_end_matches(['\r', '\n']).to_string()))
+                let password =
+                    std::fs::read_to_string(path).map_err(|source| SettingsError::Password {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                Some((
+                    user.clone(),
+                    password.trim_end_matches(['\r', '\n']).to_string(),
+                ))
             }
             _ => None,
         };
@@ -57,13 +69,21 @@ impl Settings {
             tls: relay_cfg.tls,
             tls_config,
             auth,
-            helo_name: relay_cfg.helo_name.clone().unwrap_or_else(|| config.smtp.hostname.clone()),
+            helo_name: relay_cfg
+                .helo_name
+                .clone()
+                .unwrap_or_else(|| config.smtp.hostname.clone()),
             connect_timeout: Duration::from_secs(relay_cfg.connect_timeout_seconds),
             command_timeout: Duration::from_secs(relay_cfg.command_timeout_seconds),
             data_timeout: Duration::from_secs(relay_cfg.data_timeout_seconds),
         };
         let registry = Registry::new(&config.protocols, &config.policy);
-        Ok(Settings { config, registry, relay, tls })
+        Ok(Settings {
+            config,
+            registry,
+            relay,
+            tls,
+        })
     }
 }
 
@@ -137,7 +157,10 @@ impl Gateway {
         }
         counts.total += 1;
         *counts.per_client.entry(client).or_insert(0) += 1;
-        Some(SessionSlot { gateway: self.clone(), client })
+        Some(SessionSlot {
+            gateway: self.clone(),
+            client,
+        })
     }
 
     pub fn active_sessions(&self) -> usize {
@@ -186,7 +209,10 @@ pub async fn shutting_down(signal: &mut watch::Receiver<bool>) {
 
 impl MemoryLease {
     pub fn new() -> MemoryLease {
-        MemoryLease { permits: Vec::new(), bytes: 0 }
+        MemoryLease {
+            permits: Vec::new(),
+            bytes: 0,
+        }
     }
 }
 
@@ -198,7 +224,11 @@ impl Default for MemoryLease {
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
-        let mut counts = self.gateway.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self
+            .gateway
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         counts.total = counts.total.saturating_sub(1);
         if let Some(n) = counts.per_client.get_mut(&self.client) {
             *n = n.saturating_sub(1);

@@ -73,15 +73,27 @@ pub struct AuditStore {
 
 impl AuditStore {
     pub async fn open(spec: &str, _instance: &str) -> Result<AuditStore, AuditError> {
-        Ok(AuditStore { spec: spec.to_string() })
+        Ok(AuditStore {
+            spec: spec.to_string(),
+        })
     }
 
     pub async fn record_decision(&self, _record: &TransferRecord) -> Result<(), AuditError> {
-        Err(AuditError::Store { store: self.spec.clone(), message: "not built yet".into() })
+        Err(AuditError::Store {
+            store: self.spec.clone(),
+            message: "not built yet".into(),
+        })
     }
 
-    pub async fn record_outcome(&self, _id: &str, _outcome: &TransferOutcome) -> Result<(), AuditError> {
-        Err(AuditError::Store { store: self.spec.clone(), message: "not built yet".into() })
+    pub async fn record_outcome(
+        &self,
+        _id: &str,
+        _outcome: &TransferOutcome,
+    ) -> Result<(), AuditError> {
+        Err(AuditError::Store {
+            store: self.spec.clone(),
+            message: "not built yet".into(),
+        })
     }
 
     /// For `/readyz`: can a record be written right now?

@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sealgate", version, about = "Outbound SMTP gateway: protected mail leaves only as an AES-256 encrypted 7z archive")]
+#[command(
+    name = "sealgate",
+    version,
+    about = "Outbound SMTP gateway: protected mail leaves only as an AES-256 encrypted 7z archive"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve::run(&config),
-        Command::Config { command: ConfigCommand::Check { config } } => config_check(&config),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => config_check(&config),
         Command::HashPassword => hash_password(),
         Command::CheckArchive(args) => archive::run(args),
         Command::Check(args) => check::run(args),

@@ -76,12 +76,16 @@ async fn watch_signals(gateway: Arc<Gateway>, path: PathBuf) {
 }
 
 fn reload(gateway: &Gateway, path: &Path) {
-    let built = Config::load(path).map_err(anyhow::Error::from).and_then(|config| Ok(Settings::build(config)?));
+    let built = Config::load(path)
+        .map_err(anyhow::Error::from)
+        .and_then(|config| Ok(Settings::build(config)?));
     match built {
         Ok(settings) => {
             gateway.replace_settings(settings);
             info!(config = %path.display(), "configuration reloaded");
         }
-        Err(e) => error!(config = %path.display(), error = %format!("{e:#}"), "reload failed; keeping the running configuration"),
+        Err(e) => {
+            error!(config = %path.display(), error = %format!("{e:#}"), "reload failed; keeping the running configuration")
+        }
     }
 }

@@ -20,16 +20,26 @@ impl Registry {
         let protocols = protocols
             .iter()
             .map(|p| {
-                let patterns = p.mailboxes.iter().filter_map(|m| MailboxPattern::parse(m).ok()).collect();
+                let patterns = p
+                    .mailboxes
+                    .iter()
+                    .filter_map(|m| MailboxPattern::parse(m).ok())
+                    .collect();
                 (p.clone(), patterns)
             })
             .collect();
-        Registry { protocols, policy: policy.clone() }
+        Registry {
+            protocols,
+            policy: policy.clone(),
+        }
     }
 
     /// The protocol whose mailboxes include `address`, in force or not.
     pub fn protocol_for(&self, address: &CanonicalAddress) -> Option<&ProtocolConfig> {
-        self.protocols.iter().find(|(_, pats)| pats.iter().any(|p| p.matches(address))).map(|(p, _)| p)
+        self.protocols
+            .iter()
+            .find(|(_, pats)| pats.iter().any(|p| p.matches(address)))
+            .map(|(p, _)| p)
     }
 
     pub fn policy(&self) -> &PolicyConfig {
@@ -77,7 +87,10 @@ pub fn evaluate(
 ) -> Decision {
     Decision {
         verdict: Verdict::Reject,
-        reasons: vec![Reason { code: "not_built".into(), text: "policy not built yet".into() }],
+        reasons: vec![Reason {
+            code: "not_built".into(),
+            text: "policy not built yet".into(),
+        }],
         archives: vec![],
         message_id: None,
     }
@@ -85,6 +98,10 @@ pub fn evaluate(
 
 /// The SMTP reply for a rejected message: code, enhanced status, and the text lines.
 pub fn reject_reply(decision: &Decision, _policy: &PolicyConfig) -> (u16, [u8; 3], Vec<String>) {
-    let lines = decision.reasons.iter().map(|r| format!("{}: {}", r.code, r.text)).collect();
+    let lines = decision
+        .reasons
+        .iter()
+        .map(|r| format!("{}: {}", r.code, r.text))
+        .collect();
     (550, [5, 7, 1], lines)
 }

@@ -89,10 +89,16 @@ const MAX_BUFFERED_REPLY: usize = 64 * 1024;
 impl NextHopClient {
     pub async fn connect(settings: &RelaySettings) -> Result<NextHopClient, RelayError> {
         let hop = &settings.next_hop;
-        let tcp = timeout(settings.connect_timeout, TcpStream::connect((hop.host.as_str(), hop.port)))
-            .await
-            .map_err(|_| RelayError::Timeout(settings.connect_timeout, "connect"))?
-            .map_err(|source| RelayError::Connect { hop: hop.to_string(), source })?;
+        let tcp = timeout(
+            settings.connect_timeout,
+            TcpStream::connect((hop.host.as_str(), hop.port)),
+        )
+        .await
+        .map_err(|_| RelayError::Timeout(settings.connect_timeout, "connect"))?
+        .map_err(|source| RelayError::Connect {
+            hop: hop.to_string(),
+            source,
+        })?;
         let _ = tcp.set_nodelay(true);
         let mut client = NextHopClient {
             io: Io::Plain(tcp),
@@ -101,9 +107,14 @@ impl NextHopClient {
             tls_info: None,
             in_transaction: false,
         };
-        let greeting = client.read_reply(settings.command_timeout, "greeting").await?;
+        let greeting = client
+            .read_reply(settings.command_timeout, "greeting")
+            .await?;
         if greeting.code != 220 {
-            return Err(RelayError::Refused { stage: "greeting", reply: greeting });
+            return Err(RelayError::Refused {
+                stage: "greeting",
+                reply: greeting,
+            });
         }
         client.ehlo(settings).await?;
         if settings.tls != TlsPolicy::None {
@@ -137,10 +148,16 @@ impl NextHopClient {
     }
 
     async fn ehlo(&mut self, settings: &RelaySettings) -> Result<(), RelayError> {
-        self.send(format!("EHLO {}\r\n", settings.helo_name).as_bytes()).await?;
-        let (reply, raw) = self.read_reply_raw(settings.command_timeout, "EHLO").await?;
+        self.send(format!("EHLO {}\r\n", settings.helo_name).as_bytes())
+            .await?;
+        let (reply, raw) = self
+            .read_reply_raw(settings.command_timeout, "EHLO")
+            .await?;
         if reply.code != 250 {
-            return Err(RelayError::Refused { stage: "EHLO", reply });
+            return Err(RelayError::Refused {
+                stage: "EHLO",
+                reply,
+            });
         }
         self.capabilities = EhloResponse::parse(&mut raw.iter())
             .map(|e| e.capabilities)
@@ -151,14 +168,21 @@ impl NextHopClient {
     async fn start_tls(&mut self, settings: &RelaySettings) -> Result<(), RelayError> {
         if self.capabilities & EXT_START_TLS == 0 {
             return match settings.tls {
-                TlsPolicy::Required => Err(RelayError::Tls("next hop does not offer STARTTLS".into())),
+                TlsPolicy::Required => {
+                    Err(RelayError::Tls("next hop does not offer STARTTLS".into()))
+                }
                 _ => Ok(()),
             };
         }
-        let reply = self.command("STARTTLS\r\n", settings.command_timeout, "STARTTLS").await?;
+        let reply = self
+            .command("STARTTLS\r\n", settings.command_timeout, "STARTTLS")
+            .await?;
         if reply.code != 220 {
             return match settings.tls {
-                TlsPolicy::Required => Err(RelayError::Refused { stage: "STARTTLS", reply }),
+                TlsPolicy::Required => Err(RelayError::Refused {
+                    stage: "STARTTLS",
+                    reply,
+                }),
                 _ => Ok(()),
             };
         }
@@ -183,23 +207,43 @@ impl NextHopClient {
         self.ehlo(settings).await
     }
 
-    async fn authenticate(&mut self, settings: &RelaySettings, user: &str, password: &str) -> Result<(), RelayError> {
+    async fn authenticate(
+        &mut self,
+        settings: &RelaySettings,
+        user: &str,
+        password: &str,
+    ) -> Result<(), RelayError> {
         use base64::Engine;
         if self.tls_info.is_none() {
-            return Err(RelayError::Tls("refusing to send AUTH credentials without TLS".into()));
+            return Err(RelayError::Tls(
+                "refusing to send AUTH credentials without TLS".into(),
+            ));
         }
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
         let reply = self
-            .command(&format!("AUTH PLAIN {token}\r\n"), settings.command_timeout, "AUTH")
+            .command(
+                &format!("AUTH PLAIN {token}\r\n"),
+                settings.command_timeout,
+                "AUTH",
+            )
             .await?;
         if reply.code != 235 {
-            return Err(RelayError::Refused { stage: "AUTH", reply });
+            return Err(RelayError::Refused {
+                stage: "AUTH",
+                reply,
+            });
         }
         Ok(())
     }
 
     /// Sends one command line and returns the reply, whatever its code.
-    pub async fn command(&mut self, line: &str, wait: Duration, stage: &'static str) -> Result<Reply, RelayError> {
+    pub async fn command(
+        &mut self,
+        line: &str,
+        wait: Duration,
+        stage: &'static str,
+    ) -> Result<Reply, RelayError> {
         self.send(line.as_bytes()).await?;
         self.read_reply(wait, stage).await
     }
@@ -217,7 +261,9 @@ impl NextHopClient {
         message: &[u8],
         settings: &RelaySettings,
     ) -> Result<Reply, RelayError> {
-        let go_ahead = self.command("DATA\r\n", settings.command_timeout, "DATA").await?;
+        let go_ahead = self
+            .command("DATA\r\n", settings.command_timeout, "DATA")
+            .await?;
         if go_ahead.code != 354 {
             self.in_transaction = false;
             return Ok(go_ahead);
@@ -242,7 +288,10 @@ impl NextHopClient {
         let reply = self.command("RSET\r\n", wait, "RSET").await?;
         match reply.code {
             250 => Ok(()),
-            _ => Err(RelayError::Refused { stage: "RSET", reply }),
+            _ => Err(RelayError::Refused {
+                stage: "RSET",
+                reply,
+            }),
         }
     }
 
@@ -262,12 +311,20 @@ impl NextHopClient {
         Ok(())
     }
 
-    async fn read_reply(&mut self, wait: Duration, stage: &'static str) -> Result<Reply, RelayError> {
+    async fn read_reply(
+        &mut self,
+        wait: Duration,
+        stage: &'static str,
+    ) -> Result<Reply, RelayError> {
         Ok(self.read_reply_raw(wait, stage).await?.0)
     }
 
     /// Reads one complete (possibly multi-line) reply; also returns its raw bytes for EHLO.
-    async fn read_reply_raw(&mut self, wait: Duration, stage: &'static str) -> Result<(Reply, Vec<u8>), RelayError> {
+    async fn read_reply_raw(
+        &mut self,
+        wait: Duration,
+        stage: &'static str,
+    ) -> Result<(Reply, Vec<u8>), RelayError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = complete_reply_len(&self.buf) {
@@ -312,11 +369,17 @@ fn complete_reply_len(buf: &[u8]) -> Option<usize> {
 
 fn parse_reply(raw: &[u8]) -> Result<Reply, RelayError> {
     let mut receiver = ResponseReceiver::default();
-    let response = receiver
-        .parse(&mut raw.iter())
-        .map_err(|e| RelayError::Protocol(format!("unparseable reply {:?}: {e:?}", String::from_utf8_lossy(raw))))?;
+    let response = receiver.parse(&mut raw.iter()).map_err(|e| {
+        RelayError::Protocol(format!(
+            "unparseable reply {:?}: {e:?}",
+            String::from_utf8_lossy(raw)
+        ))
+    })?;
     if !(200..600).contains(&response.code) {
-        return Err(RelayError::Protocol(format!("reply code {}", response.code)));
+        return Err(RelayError::Protocol(format!(
+            "reply code {}",
+            response.code
+        )));
     }
     let [class, subject, detail] = response.esc;
     let status = if class == (response.code / 100) as u8 {
@@ -334,7 +397,11 @@ fn parse_reply(raw: &[u8]) -> Result<Reply, RelayError> {
 }
 
 /// Writes the message with dot-stuffing and the terminating `.`; no copy of the message is made.
-async fn write_stuffed<W: AsyncWrite + Unpin>(io: &mut W, trace_header: &[u8], message: &[u8]) -> std::io::Result<()> {
+async fn write_stuffed<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    trace_header: &[u8],
+    message: &[u8],
+) -> std::io::Result<()> {
     let mut out = BufWriter::with_capacity(64 * 1024, io);
     for part in [trace_header, message] {
         let mut at_line_start = true;
@@ -375,7 +442,10 @@ mod tests {
         let reply = parse_reply(b"550-5.1.1 no such user\r\n550 5.1.1 really\r\n").unwrap();
         assert_eq!(reply.code, 550);
         assert_eq!(reply.status, Some(Status(5, 1, 1)));
-        assert_eq!(reply.lines, vec!["no such user".to_string(), "really".to_string()]);
+        assert_eq!(
+            reply.lines,
+            vec!["no such user".to_string(), "really".to_string()]
+        );
         let bare = parse_reply(b"250 Ok: queued as ABC\r\n").unwrap();
         assert_eq!((bare.code, bare.status), (250, Some(Status(2, 0, 0))));
         assert_eq!(bare.lines, vec!["Ok: queued as ABC".to_string()]);
@@ -385,7 +455,9 @@ mod tests {
     #[tokio::test]
     async fn dot_stuffing_is_redone() {
         let mut out = Vec::new();
-        write_stuffed(&mut out, b"Received: x\r\n", b".a\r\nb\r\n..c\r\n").await.unwrap();
+        write_stuffed(&mut out, b"Received: x\r\n", b".a\r\nb\r\n..c\r\n")
+            .await
+            .unwrap();
         assert_eq!(out, b"Received: x\r\n..a\r\nb\r\n...c\r\n.\r\n");
         let mut empty = Vec::new();
         write_stuffed(&mut empty, b"", b"").await.unwrap();

@@ -44,7 +44,10 @@ impl NextHop {
             .ok()
             .filter(|&p| p > 0)
             .ok_or_else(|| NextHopError::Port(port.to_string()))?;
-        Ok(NextHop { host: host.to_string(), port })
+        Ok(NextHop {
+            host: host.to_string(),
+            port,
+        })
     }
 }
 
@@ -64,10 +67,25 @@ mod tests {
 
     #[test]
     fn next_hop_urls() {
-        assert_eq!(NextHop::parse("smtp://relay.example:587").unwrap(), NextHop { host: "relay.example".into(), port: 587 });
+        assert_eq!(
+            NextHop::parse("smtp://relay.example:587").unwrap(),
+            NextHop {
+                host: "relay.example".into(),
+                port: 587
+            }
+        );
         assert_eq!(NextHop::parse("smtp://relay.example").unwrap().port, 25);
-        assert_eq!(NextHop::parse("smtp://[::1]:2526").unwrap(), NextHop { host: "::1".into(), port: 2526 });
-        assert_eq!(NextHop::parse("smtp://[::1]:2526").unwrap().to_string(), "[::1]:2526");
+        assert_eq!(
+            NextHop::parse("smtp://[::1]:2526").unwrap(),
+            NextHop {
+                host: "::1".into(),
+                port: 2526
+            }
+        );
+        assert_eq!(
+            NextHop::parse("smtp://[::1]:2526").unwrap().to_string(),
+            "[::1]:2526"
+        );
         assert!(NextHop::parse("relay.example:25").is_err());
         assert!(NextHop::parse("smtp://relay.example:0").is_err());
         assert!(NextHop::parse("smtp://relay.example:x").is_err());

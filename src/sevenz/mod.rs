@@ -55,7 +55,11 @@ pub fn has_signature(bytes: &[u8]) -> bool {
 
 /// Judges `bytes`. Never panics; bounded in time and memory for any input.
 pub fn verdict(bytes: &[u8]) -> ArchiveVerdict {
-    let verdict = if has_signature(bytes) { VerdictKind::Corrupt } else { VerdictKind::NotSevenZ };
+    let verdict = if has_signature(bytes) {
+        VerdictKind::Corrupt
+    } else {
+        VerdictKind::NotSevenZ
+    };
     ArchiveVerdict {
         verdict,
         reason: "structural parser not built yet".into(),

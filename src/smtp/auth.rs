@@ -11,14 +11,18 @@ pub fn verify(users: &[User], name: &str, password: &str) -> bool {
         return false;
     };
     match PasswordHash::new(&user.password_hash) {
-        Ok(hash) => argon2::Argon2::default().verify_password(password.as_bytes(), &hash).is_ok(),
+        Ok(hash) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok(),
         Err(_) => false,
     }
 }
 
 /// `base64(authzid NUL authcid NUL password)` (RFC 4616) to (authcid, password).
 pub fn decode_plain(response: &str) -> Option<(String, String)> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(response.trim()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(response.trim())
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let mut parts = text.split('\0');
     let _authzid = parts.next()?;
@@ -31,7 +35,9 @@ pub fn decode_plain(response: &str) -> Option<(String, String)> {
 }
 
 pub fn decode_text(response: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(response.trim()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(response.trim())
+        .ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -42,8 +48,14 @@ mod tests {
     #[test]
     fn plain_responses() {
         let encode = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        assert_eq!(decode_plain(&encode("\0alice\0secret")), Some(("alice".into(), "secret".into())));
-        assert_eq!(decode_plain(&encode("admin\0alice\0secret")), Some(("alice".into(), "secret".into())));
+        assert_eq!(
+            decode_plain(&encode("\0alice\0secret")),
+            Some(("alice".into(), "secret".into()))
+        );
+        assert_eq!(
+            decode_plain(&encode("admin\0alice\0secret")),
+            Some(("alice".into(), "secret".into()))
+        );
         assert_eq!(decode_plain(&encode("alice")), None);
         assert_eq!(decode_plain("not base64!"), None);
     }

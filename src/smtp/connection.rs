@@ -164,7 +164,11 @@ impl Connection {
 
     /// Upgrades to TLS. Whatever the client pipelined after STARTTLS is thrown away first
     /// (CVE-2011-0411), so no plaintext command can run inside the TLS session.
-    pub async fn start_tls(&mut self, acceptor: &tokio_rustls::TlsAcceptor, wait: Duration) -> Result<String, ConnectionError> {
+    pub async fn start_tls(
+        &mut self,
+        acceptor: &tokio_rustls::TlsAcceptor,
+        wait: Duration,
+    ) -> Result<String, ConnectionError> {
         self.input.clear();
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(std::io::Error::other("STARTTLS inside TLS").into());
@@ -173,7 +177,10 @@ impl Connection {
             .await
             .map_err(|_| ConnectionError::Timeout(wait))??;
         let (_, session) = tls.get_ref();
-        let info = super::tls::describe(session.protocol_version(), session.negotiated_cipher_suite());
+        let info = super::tls::describe(
+            session.protocol_version(),
+            session.negotiated_cipher_suite(),
+        );
         self.stream = Stream::Tls(Box::new(tls));
         Ok(info)
     }

@@ -78,7 +78,8 @@ impl DataReader {
         let mut i = 0;
         while i < input.len() {
             if self.state == State::Mid {
-                let run_end = memchr::memchr2(b'\r', b'\n', &input[i..]).map_or(input.len(), |p| i + p);
+                let run_end =
+                    memchr::memchr2(b'\r', b'\n', &input[i..]).map_or(input.len(), |p| i + p);
                 self.keep(&input[i..run_end], message);
                 i = run_end;
                 if i == input.len() {
@@ -162,7 +163,8 @@ mod tests {
 
     #[test]
     fn ends_only_at_crlf_dot_crlf_and_unstuffs() {
-        let (msg, flaw, end) = read_all(&[b"Subject: x\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n"], 1000);
+        let (msg, flaw, end) =
+            read_all(&[b"Subject: x\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n"], 1000);
         assert_eq!(msg, b"Subject: x\r\n\r\n.leading dot\r\n");
         assert_eq!(flaw, None);
         assert_eq!(end, Some(32));
@@ -179,7 +181,10 @@ mod tests {
     fn the_end_may_be_split_across_reads() {
         for split in 0..12 {
             let all = b"a\r\nb\r\n.\r\nX";
-            let (msg, flaw, end) = read_all(&[&all[..split.min(all.len())], &all[split.min(all.len())..]], 1000);
+            let (msg, flaw, end) = read_all(
+                &[&all[..split.min(all.len())], &all[split.min(all.len())..]],
+                1000,
+            );
             assert_eq!(msg, b"a\r\nb\r\n", "split at {split}");
             assert_eq!(flaw, None);
             assert!(end.is_some());
@@ -198,8 +203,18 @@ mod tests {
             let mut input = attack.to_vec();
             input.extend_from_slice(b"\r\n.\r\n");
             let (msg, flaw, end) = read_all(&[&input], 1000);
-            assert_eq!(flaw, Some(DataFlaw::BareNewline), "{:?}", String::from_utf8_lossy(attack));
-            assert_eq!(end, Some(input.len()), "ended early on {:?}", String::from_utf8_lossy(attack));
+            assert_eq!(
+                flaw,
+                Some(DataFlaw::BareNewline),
+                "{:?}",
+                String::from_utf8_lossy(attack)
+            );
+            assert_eq!(
+                end,
+                Some(input.len()),
+                "ended early on {:?}",
+                String::from_utf8_lossy(attack)
+            );
             assert!(!msg.is_empty());
         }
     }

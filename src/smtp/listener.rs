@@ -72,15 +72,27 @@ pub async fn serve(gateway: Arc<Gateway>, listeners: Vec<TcpListener>, grace: Du
         }
     }
     acceptors.abort_all();
-    info!(sessions = sessions.len(), "shutting down: no new connections; draining sessions");
-    let drained = tokio::time::timeout(grace, async { while sessions.join_next().await.is_some() {} }).await;
+    info!(
+        sessions = sessions.len(),
+        "shutting down: no new connections; draining sessions"
+    );
+    let drained = tokio::time::timeout(grace, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
     if drained.is_err() {
-        warn!(sessions = sessions.len(), "grace period over; closing remaining sessions");
+        warn!(
+            sessions = sessions.len(),
+            "grace period over; closing remaining sessions"
+        );
         sessions.abort_all();
     }
 }
 
-async fn accept_loop(listener: TcpListener, accepted: tokio::sync::mpsc::Sender<(TcpStream, SocketAddr)>) {
+async fn accept_loop(
+    listener: TcpListener,
+    accepted: tokio::sync::mpsc::Sender<(TcpStream, SocketAddr)>,
+) {
     loop {
         match listener.accept().await {
             Ok(conn) => {
@@ -99,7 +111,13 @@ async fn accept_loop(listener: TcpListener, accepted: tokio::sync::mpsc::Sender<
 
 async fn run_session(gateway: Arc<Gateway>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let trusted_proxy = gateway.settings().config.smtp.proxy_protocol_from.iter().any(|net| net.contains(&peer.ip()));
+    let trusted_proxy = gateway
+        .settings()
+        .config
+        .smtp
+        .proxy_protocol_from
+        .iter()
+        .any(|net| net.contains(&peer.ip()));
     let (client, early) = if trusted_proxy {
         match proxy::read_header(&mut stream, peer, PROXY_HEADER_WAIT).await {
             Ok(found) => found,
@@ -117,7 +135,9 @@ async fn run_session(gateway: Arc<Gateway>, mut stream: TcpStream, peer: SocketA
     };
     debug!(%client, %peer, "session start");
     let connection = Connection::new(stream, early);
-    let end = Session::new(gateway.clone(), connection, client).run().await;
+    let end = Session::new(gateway.clone(), connection, client)
+        .run()
+        .await;
     debug!(%client, end = end.as_str(), "session end");
 }
 

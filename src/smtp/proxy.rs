@@ -28,7 +28,11 @@ pub enum ProxyError {
 
 /// Reads the PROXY header that a trusted proxy sends first. Returns the client's real address
 /// (the proxy's own for LOCAL/UNKNOWN, e.g. health checks) and the bytes read past the header.
-pub async fn read_header(stream: &mut TcpStream, peer: SocketAddr, wait: Duration) -> Result<(SocketAddr, Vec<u8>), ProxyError> {
+pub async fn read_header(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    wait: Duration,
+) -> Result<(SocketAddr, Vec<u8>), ProxyError> {
     let mut buf = Vec::with_capacity(256);
     let read = async {
         loop {
@@ -46,7 +50,9 @@ pub async fn read_header(stream: &mut TcpStream, peer: SocketAddr, wait: Duratio
             buf.extend_from_slice(&chunk[..n]);
         }
     };
-    let (client, used) = tokio::time::timeout(wait, read).await.map_err(|_| ProxyError::Timeout(wait))??;
+    let (client, used) = tokio::time::timeout(wait, read)
+        .await
+        .map_err(|_| ProxyError::Timeout(wait))??;
     Ok((client, buf.get(used..).unwrap_or_default().to_vec()))
 }
 
@@ -101,9 +107,14 @@ mod tests {
         let (client, used) = parse(input, peer()).unwrap().unwrap();
         assert_eq!(client, "192.0.2.7:40000".parse().unwrap());
         assert_eq!(&input[used..], b"EHLO x\r\n");
-        let (client, _) = parse(b"PROXY TCP6 2001:db8::1 ::1 40000 25\r\n", peer()).unwrap().unwrap();
+        let (client, _) = parse(b"PROXY TCP6 2001:db8::1 ::1 40000 25\r\n", peer())
+            .unwrap()
+            .unwrap();
         assert_eq!(client, "[2001:db8::1]:40000".parse().unwrap());
-        assert_eq!(parse(b"PROXY UNKNOWN\r\n", peer()).unwrap().unwrap().0, peer());
+        assert_eq!(
+            parse(b"PROXY UNKNOWN\r\n", peer()).unwrap().unwrap().0,
+            peer()
+        );
         assert_eq!(parse(b"PROXY TCP4 192.0.2.7", peer()).unwrap(), None);
         assert!(parse(b"PROXY TCP4 999.0.2.7 127.0.0.1 1 2\r\n", peer()).is_err());
         assert!(parse(b"EHLO client.example\r\n", peer()).is_err());
@@ -112,7 +123,9 @@ mod tests {
     #[test]
     fn v2_headers() {
         let mut input = v2::PROTOCOL_PREFIX.to_vec();
-        input.extend([0x21, 0x11, 0, 12, 192, 0, 2, 9, 127, 0, 0, 1, 0x9c, 0x40, 0, 25]);
+        input.extend([
+            0x21, 0x11, 0, 12, 192, 0, 2, 9, 127, 0, 0, 1, 0x9c, 0x40, 0, 25,
+        ]);
         input.extend(b"EHLO x\r\n");
         let (client, used) = parse(&input, peer()).unwrap().unwrap();
         assert_eq!(client, "192.0.2.9:40000".parse().unwrap());

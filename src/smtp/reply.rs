@@ -28,14 +28,30 @@ impl Reply {
     }
 
     pub fn multiline(code: u16, status: Status, lines: Vec<String>) -> Reply {
-        let lines = if lines.is_empty() { vec![String::new()] } else { lines };
-        Reply { code, status: Some(status), lines }
+        let lines = if lines.is_empty() {
+            vec![String::new()]
+        } else {
+            lines
+        };
+        Reply {
+            code,
+            status: Some(status),
+            lines,
+        }
     }
 
     /// A reply without an enhanced status code: greeting, HELO/EHLO.
     pub fn plain(code: u16, lines: Vec<String>) -> Reply {
-        let lines = if lines.is_empty() { vec![String::new()] } else { lines };
-        Reply { code, status: None, lines }
+        let lines = if lines.is_empty() {
+            vec![String::new()]
+        } else {
+            lines
+        };
+        Reply {
+            code,
+            status: None,
+            lines,
+        }
     }
 
     pub fn is_positive(&self) -> bool {
@@ -51,7 +67,10 @@ impl Reply {
         let last = self.lines.len().saturating_sub(1);
         for (i, line) in self.lines.iter().enumerate() {
             let sep = if i == last { ' ' } else { '-' };
-            let clean: String = line.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            let clean: String = line
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             let text = match self.status {
                 Some(status) => format!("{}{}{} {}\r\n", self.code, sep, status, clean),
                 None => format!("{}{}{}\r\n", self.code, sep, clean),
@@ -86,7 +105,11 @@ pub mod replies {
         Reply::new(221, Status(2, 0, 0), "Bye")
     }
     pub fn vrfy() -> Reply {
-        Reply::new(252, Status(2, 5, 0), "Cannot VRFY user, but will accept message and attempt delivery")
+        Reply::new(
+            252,
+            Status(2, 5, 0),
+            "Cannot VRFY user, but will accept message and attempt delivery",
+        )
     }
     pub fn start_data() -> Reply {
         Reply::new(354, Status(2, 0, 0), "End data with <CR><LF>.<CR><LF>")
@@ -116,49 +139,97 @@ pub mod replies {
         Reply::new(553, Status(5, 1, 3), format!("Address refused: {why}"))
     }
     pub fn bad_sender(why: &str) -> Reply {
-        Reply::new(553, Status(5, 1, 7), format!("Sender address refused: {why}"))
+        Reply::new(
+            553,
+            Status(5, 1, 7),
+            format!("Sender address refused: {why}"),
+        )
     }
     pub fn too_many_recipients() -> Reply {
-        Reply::new(452, Status(4, 5, 3), "Error: too many recipients, send the rest in another transaction")
+        Reply::new(
+            452,
+            Status(4, 5, 3),
+            "Error: too many recipients, send the rest in another transaction",
+        )
     }
     pub fn no_valid_recipients() -> Reply {
         Reply::new(554, Status(5, 5, 1), "Error: no valid recipients")
     }
     pub fn too_big() -> Reply {
-        Reply::new(552, Status(5, 3, 4), "Error: message exceeds the fixed maximum message size")
+        Reply::new(
+            552,
+            Status(5, 3, 4),
+            "Error: message exceeds the fixed maximum message size",
+        )
     }
     pub fn bare_newline() -> Reply {
         Reply::new(550, Status(5, 5, 2), "Error: bare <CR> or <LF> in message data; lines must end with <CR><LF> (RFC 5321 2.3.8)")
     }
     pub fn memory_full() -> Reply {
-        Reply::new(452, Status(4, 3, 1), "Insufficient system storage, try again later")
+        Reply::new(
+            452,
+            Status(4, 3, 1),
+            "Insufficient system storage, try again later",
+        )
     }
     pub fn need_tls() -> Reply {
         Reply::new(530, Status(5, 7, 0), "Must issue a STARTTLS command first")
     }
     pub fn next_hop_unavailable() -> Reply {
-        Reply::new(451, Status(4, 4, 1), "Next hop not reachable, try again later")
+        Reply::new(
+            451,
+            Status(4, 4, 1),
+            "Next hop not reachable, try again later",
+        )
     }
     pub fn next_hop_lost() -> Reply {
-        Reply::new(451, Status(4, 4, 2), "Connection to the next hop lost, try again later")
+        Reply::new(
+            451,
+            Status(4, 4, 2),
+            "Connection to the next hop lost, try again later",
+        )
     }
     pub fn audit_unavailable() -> Reply {
-        Reply::new(451, Status(4, 3, 0), "Audit store unavailable, try again later")
+        Reply::new(
+            451,
+            Status(4, 3, 0),
+            "Audit store unavailable, try again later",
+        )
     }
     pub fn local_error() -> Reply {
-        Reply::new(451, Status(4, 3, 0), "Local error in processing, try again later")
+        Reply::new(
+            451,
+            Status(4, 3, 0),
+            "Local error in processing, try again later",
+        )
     }
     pub fn too_many_errors(host: &str) -> Reply {
-        Reply::new(421, Status(4, 7, 0), format!("{host} Error: too many errors"))
+        Reply::new(
+            421,
+            Status(4, 7, 0),
+            format!("{host} Error: too many errors"),
+        )
     }
     pub fn too_many_sessions(host: &str) -> Reply {
-        Reply::new(421, Status(4, 7, 0), format!("{host} Error: too many connections, try again later"))
+        Reply::new(
+            421,
+            Status(4, 7, 0),
+            format!("{host} Error: too many connections, try again later"),
+        )
     }
     pub fn timeout(host: &str) -> Reply {
-        Reply::new(421, Status(4, 4, 2), format!("{host} Error: timeout exceeded"))
+        Reply::new(
+            421,
+            Status(4, 4, 2),
+            format!("{host} Error: timeout exceeded"),
+        )
     }
     pub fn shutting_down(host: &str) -> Reply {
-        Reply::new(421, Status(4, 3, 2), format!("{host} Service shutting down, try again later"))
+        Reply::new(
+            421,
+            Status(4, 3, 2),
+            format!("{host} Service shutting down, try again later"),
+        )
     }
     pub fn auth_ok() -> Reply {
         Reply::new(235, Status(2, 7, 0), "Authentication successful")
@@ -167,7 +238,11 @@ pub mod replies {
         Reply::new(535, Status(5, 7, 8), "Authentication credentials invalid")
     }
     pub fn auth_needs_tls() -> Reply {
-        Reply::new(538, Status(5, 7, 11), "Encryption required for requested authentication mechanism")
+        Reply::new(
+            538,
+            Status(5, 7, 11),
+            "Encryption required for requested authentication mechanism",
+        )
     }
 }
 
@@ -177,7 +252,11 @@ mod tests {
 
     #[test]
     fn multiline_replies_use_dashes_and_carry_the_status_on_every_line() {
-        let reply = Reply::multiline(550, Status(5, 7, 1), vec!["one".into(), "two\r\nthree".into()]);
+        let reply = Reply::multiline(
+            550,
+            Status(5, 7, 1),
+            vec!["one".into(), "two\r\nthree".into()],
+        );
         let mut out = Vec::new();
         reply.write_to(&mut out);
         assert_eq!(out, b"550-5.7.1 one\r\n550 5.7.1 two  three\r\n");

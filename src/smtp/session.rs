@@ -64,7 +64,10 @@ impl Transaction {
     }
 
     fn sender_text(&self) -> String {
-        self.sender.as_ref().map(Address::to_smtp).unwrap_or_default()
+        self.sender
+            .as_ref()
+            .map(Address::to_smtp)
+            .unwrap_or_default()
     }
 }
 
@@ -126,7 +129,8 @@ impl Session {
             warn!(client = %self.client, "client sent data before the greeting; dropped");
             return SessionEnd::Dropped;
         }
-        self.conn.queue(&Reply::plain(220, vec![format!("{host} ESMTP sealgate")]));
+        self.conn
+            .queue(&Reply::plain(220, vec![format!("{host} ESMTP sealgate")]));
         let mut shutdown = self.gateway.shutdown_signal();
         loop {
             if self.conn.flush_if_idle().await.is_err() {
@@ -191,14 +195,27 @@ impl Session {
         }
         // smtp-proto drops source routes silently; they must be refused, not ignored.
         if has_source_route(line) {
-            return self.error(replies::bad_address("source routes (<@host:user@domain>) are not accepted"));
+            return self.error(replies::bad_address(
+                "source routes (<@host:user@domain>) are not accepted",
+            ));
         }
         let request = match Request::parse(&mut line.iter()) {
             Ok(request) => request.into_owned(),
-            Err(smtp_proto::Error::UnknownCommand) => return self.error(replies::unknown_command()),
-            Err(smtp_proto::Error::InvalidSenderAddress) => return self.error(replies::bad_sender("invalid syntax")),
-            Err(smtp_proto::Error::InvalidRecipientAddress) => return self.error(replies::bad_address("invalid syntax")),
-            Err(e) => return self.error(replies::syntax(&format!("Syntax error: {}", describe_parse_error(&e)))),
+            Err(smtp_proto::Error::UnknownCommand) => {
+                return self.error(replies::unknown_command())
+            }
+            Err(smtp_proto::Error::InvalidSenderAddress) => {
+                return self.error(replies::bad_sender("invalid syntax"))
+            }
+            Err(smtp_proto::Error::InvalidRecipientAddress) => {
+                return self.error(replies::bad_address("invalid syntax"))
+            }
+            Err(e) => {
+                return self.error(replies::syntax(&format!(
+                    "Syntax error: {}",
+                    describe_parse_error(&e)
+                )))
+            }
         };
         match request {
             Request::Ehlo { host } => self.hello(host, true).await,
@@ -212,16 +229,28 @@ impl Session {
             }
             Request::Noop { .. } => self.reply(replies::ok("Ok")),
             Request::Vrfy { .. } => self.reply(replies::vrfy()),
-            Request::Help { .. } => self.reply(Reply::new(214, Status(2, 0, 0), "See RFC 5321; sealgate relays for the agency's mail servers")),
+            Request::Help { .. } => self.reply(Reply::new(
+                214,
+                Status(2, 0, 0),
+                "See RFC 5321; sealgate relays for the agency's mail servers",
+            )),
             Request::Quit => {
                 self.conn.queue(&replies::bye());
                 Flow::Close(SessionEnd::Completed)
             }
             Request::StartTls => self.start_tls().await,
-            Request::Auth { mechanism, initial_response } => self.auth(mechanism, initial_response).await,
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response).await,
             Request::Lhlo { .. } => self.error(replies::unknown_command()),
-            Request::Bdat { .. } => self.error(replies::not_implemented("Error: CHUNKING is not offered")),
-            Request::Expn { .. } | Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
+            Request::Bdat { .. } => {
+                self.error(replies::not_implemented("Error: CHUNKING is not offered"))
+            }
+            Request::Expn { .. }
+            | Request::Etrn { .. }
+            | Request::Atrn { .. }
+            | Request::Burl { .. } => {
                 self.error(replies::not_implemented("Error: command not implemented"))
             }
         }
@@ -249,7 +278,10 @@ impl Session {
         if self.settings.tls.is_some() && !self.conn.is_tls() {
             lines.push("STARTTLS".into());
         }
-        if self.conn.is_tls() && !self.settings.config.access.users.is_empty() && self.auth_user.is_none() {
+        if self.conn.is_tls()
+            && !self.settings.config.access.users.is_empty()
+            && self.auth_user.is_none()
+        {
             lines.push("AUTH PLAIN LOGIN".into());
         }
         lines.push("HELP".into());
@@ -258,7 +290,13 @@ impl Session {
 
     fn authorized(&self) -> bool {
         self.auth_user.is_some()
-            || self.settings.config.access.client_networks.iter().any(|net| net.contains(&self.client.ip()))
+            || self
+                .settings
+                .config
+                .access
+                .client_networks
+                .iter()
+                .any(|net| net.contains(&self.client.ip()))
     }
 
     async fn mail(&mut self, from: smtp_proto::MailFrom<String>) -> Flow {
@@ -308,11 +346,19 @@ impl Session {
     }
 
     /// Opens (or reuses) the next-hop connection and forwards MAIL FROM.
-    async fn forward_mail(&mut self, tx: &Transaction, from: &smtp_proto::MailFrom<String>) -> Result<Reply, RelayError> {
+    async fn forward_mail(
+        &mut self,
+        tx: &Transaction,
+        from: &smtp_proto::MailFrom<String>,
+    ) -> Result<Reply, RelayError> {
         let relay = &self.settings.relay;
         if let Some(mut hop) = self.next_hop.take() {
             // A kept connection may have been closed by the next hop meanwhile: probe it.
-            if hop.command("NOOP\r\n", relay.command_timeout, "NOOP").await.is_ok() {
+            if hop
+                .command("NOOP\r\n", relay.command_timeout, "NOOP")
+                .await
+                .is_ok()
+            {
                 self.next_hop = Some(hop);
             }
         }
@@ -356,10 +402,21 @@ impl Session {
             return self.reply(replies::too_many_recipients());
         }
         let canonical = address.canonical();
-        let protocol = self.settings.registry.protocol_for(&canonical).map(|p| p.id.clone());
+        let protocol = self
+            .settings
+            .registry
+            .protocol_for(&canonical)
+            .map(|p| p.id.clone());
         let relay = &self.settings.relay;
         let reply = match self.next_hop.as_mut() {
-            Some(hop) => hop.command(&format!("RCPT TO:<{}>\r\n", address.to_smtp()), relay.command_timeout, "RCPT").await,
+            Some(hop) => {
+                hop.command(
+                    &format!("RCPT TO:<{}>\r\n", address.to_smtp()),
+                    relay.command_timeout,
+                    "RCPT",
+                )
+                .await
+            }
             None => Err(RelayError::Closed),
         };
         let reply = match reply {
@@ -373,7 +430,11 @@ impl Session {
         };
         if reply.is_positive() {
             if let Some(tx) = self.tx.as_mut() {
-                tx.recipients.push(Recipient { address, canonical, protocol });
+                tx.recipients.push(Recipient {
+                    address,
+                    canonical,
+                    protocol,
+                });
             }
         }
         self.reply(reply)
@@ -419,7 +480,10 @@ impl Session {
     }
 
     /// Reads DATA up to its end. Err only when the session must end (timeout, client gone).
-    async fn receive_message(&mut self, lease: &mut MemoryLease) -> Result<(Vec<u8>, Option<Refusal>), SessionEnd> {
+    async fn receive_message(
+        &mut self,
+        lease: &mut MemoryLease,
+    ) -> Result<(Vec<u8>, Option<Refusal>), SessionEnd> {
         let limits = &self.settings.config.limits;
         let wait = Duration::from_secs(self.settings.config.timeouts.data_seconds);
         let mut reader = DataReader::new(limits.max_message_size);
@@ -432,7 +496,11 @@ impl Session {
                 Err(ConnectionError::Timeout(_)) => return Err(SessionEnd::Timeout),
                 Err(ConnectionError::Io(_)) => return Err(SessionEnd::Dropped),
             };
-            if !memory_full && !self.gateway.reserve(lease, message.len() + chunk.len() + MEMORY_UNIT) {
+            if !memory_full
+                && !self
+                    .gateway
+                    .reserve(lease, message.len() + chunk.len() + MEMORY_UNIT)
+            {
                 memory_full = true;
                 reader.discard(&mut message);
             }
@@ -467,8 +535,13 @@ impl Session {
                 return replies::audit_unavailable();
             }
             if decision.verdict == Verdict::Reject {
-                let (code, status, lines) = policy::reject_reply(decision, &self.settings.config.policy);
-                let reply = Reply::multiline(code, Status(status[0], status[1].into(), status[2].into()), lines);
+                let (code, status, lines) =
+                    policy::reject_reply(decision, &self.settings.config.policy);
+                let reply = Reply::multiline(
+                    code,
+                    Status(status[0], status[1].into(), status[2].into()),
+                    lines,
+                );
                 self.audit_outcome(tx, &reply, "rejected", None).await;
                 return reply;
             }
@@ -479,7 +552,10 @@ impl Session {
             Some(hop) => hop.send_message(trace.as_bytes(), &message, &relay).await,
             None => Err(RelayError::Closed),
         };
-        let tls_out = self.next_hop.as_ref().and_then(|h| h.tls_info().map(str::to_string));
+        let tls_out = self
+            .next_hop
+            .as_ref()
+            .and_then(|h| h.tls_info().map(str::to_string));
         let reply = match sent {
             Ok(reply) => reply,
             Err(e) => {
@@ -489,19 +565,32 @@ impl Session {
             }
         };
         if protected {
-            let outcome = if reply.is_positive() { "relayed" } else if reply.is_transient() { "deferred" } else { "rejected" };
+            let outcome = if reply.is_positive() {
+                "relayed"
+            } else if reply.is_transient() {
+                "deferred"
+            } else {
+                "rejected"
+            };
             self.audit_outcome(tx, &reply, outcome, tls_out).await;
         }
         reply
     }
 
     /// Runs the policy off the async runtime. Err carries the reply when judging failed.
-    async fn judge(&self, tx: &Transaction, message: Vec<u8>) -> Result<(Vec<u8>, policy::Decision), Reply> {
+    async fn judge(
+        &self,
+        tx: &Transaction,
+        message: Vec<u8>,
+    ) -> Result<(Vec<u8>, policy::Decision), Reply> {
         let settings = self.settings.clone();
         let recipients: Vec<PolicyRecipient> = tx
             .recipients
             .iter()
-            .map(|r| PolicyRecipient { address: r.canonical.clone(), protocol: r.protocol.clone() })
+            .map(|r| PolicyRecipient {
+                address: r.canonical.clone(),
+                protocol: r.protocol.clone(),
+            })
             .collect();
         let today = Utc::now().date_naive();
         let job = tokio::task::spawn_blocking(move || {
@@ -517,7 +606,12 @@ impl Session {
         }
     }
 
-    fn audit_record(&self, tx: &Transaction, decision: &policy::Decision, size: usize) -> TransferRecord {
+    fn audit_record(
+        &self,
+        tx: &Transaction,
+        decision: &policy::Decision,
+        size: usize,
+    ) -> TransferRecord {
         TransferRecord {
             id: tx.id.clone(),
             instance: self.settings.config.instance_name().to_string(),
@@ -531,7 +625,10 @@ impl Session {
             recipients: tx
                 .recipients
                 .iter()
-                .map(|r| AuditRecipient { address: r.address.to_smtp(), protocol: r.protocol.clone() })
+                .map(|r| AuditRecipient {
+                    address: r.address.to_smtp(),
+                    protocol: r.protocol.clone(),
+                })
                 .collect(),
             message_id: decision.message_id.clone(),
             size: size as u64,
@@ -545,7 +642,13 @@ impl Session {
         }
     }
 
-    async fn audit_outcome(&self, tx: &Transaction, reply: &Reply, outcome: &str, tls_out: Option<String>) {
+    async fn audit_outcome(
+        &self,
+        tx: &Transaction,
+        reply: &Reply,
+        outcome: &str,
+        tls_out: Option<String>,
+    ) {
         let outcome = TransferOutcome {
             answered_at: Utc::now(),
             reply_code: reply.code,
@@ -570,7 +673,11 @@ impl Session {
             (true, false, true) => "ESMTPA",
             (true, true, true) => "ESMTPSA",
         };
-        let tls = self.tls_info.as_ref().map(|t| format!("\r\n\t(using {t})")).unwrap_or_default();
+        let tls = self
+            .tls_info
+            .as_ref()
+            .map(|t| format!("\r\n\t(using {t})"))
+            .unwrap_or_default();
         format!(
             "Received: from {} ([{}])\r\n\tby {} (sealgate) with {} id {}{};\r\n\t{}\r\n",
             self.helo.as_deref().unwrap_or("unknown"),
@@ -584,8 +691,18 @@ impl Session {
     }
 
     fn log_transaction(&self, tx: &Transaction, reply: &Reply) {
-        let class = if tx.is_protected() { "protected" } else { "ordinary" };
-        let outcome = if reply.is_positive() { "relayed" } else if reply.is_transient() { "deferred" } else { "rejected" };
+        let class = if tx.is_protected() {
+            "protected"
+        } else {
+            "ordinary"
+        };
+        let outcome = if reply.is_positive() {
+            "relayed"
+        } else if reply.is_transient() {
+            "deferred"
+        } else {
+            "rejected"
+        };
         info!(
             id = %tx.id,
             client = %self.client.ip(),
@@ -644,27 +761,38 @@ impl Session {
 
     async fn auth(&mut self, mechanism: u64, initial: String) -> Flow {
         if self.settings.config.access.users.is_empty() {
-            return self.error(replies::not_implemented("Error: authentication not enabled"));
+            return self.error(replies::not_implemented(
+                "Error: authentication not enabled",
+            ));
         }
         if !self.conn.is_tls() {
             return self.error(replies::auth_needs_tls());
         }
         if self.auth_user.is_some() || self.tx.is_some() {
-            return self.error(replies::bad_sequence("Error: already authenticated or in a transaction"));
+            return self.error(replies::bad_sequence(
+                "Error: already authenticated or in a transaction",
+            ));
         }
         let credentials = match mechanism {
             smtp_proto::AUTH_PLAIN => self.auth_plain(initial).await,
             smtp_proto::AUTH_LOGIN => self.auth_login(initial).await,
-            _ => return self.error(Reply::new(504, Status(5, 5, 4), "Unrecognized authentication type")),
+            _ => {
+                return self.error(Reply::new(
+                    504,
+                    Status(5, 5, 4),
+                    "Unrecognized authentication type",
+                ))
+            }
         };
         let Some((user, password)) = credentials else {
             return self.error(Reply::new(501, Status(5, 5, 2), "Cannot decode response"));
         };
         let users = self.settings.config.access.users.clone();
         let name = user.clone();
-        let verified = tokio::task::spawn_blocking(move || super::auth::verify(&users, &name, &password))
-            .await
-            .unwrap_or(false);
+        let verified =
+            tokio::task::spawn_blocking(move || super::auth::verify(&users, &name, &password))
+                .await
+                .unwrap_or(false);
         if verified {
             info!(client = %self.client, user = %user, "authenticated");
             self.auth_user = Some(user);
@@ -676,19 +804,29 @@ impl Session {
     }
 
     async fn auth_plain(&mut self, initial: String) -> Option<(String, String)> {
-        let response = if initial.is_empty() { self.challenge("").await? } else { initial };
+        let response = if initial.is_empty() {
+            self.challenge("").await?
+        } else {
+            initial
+        };
         super::auth::decode_plain(&response)
     }
 
     async fn auth_login(&mut self, initial: String) -> Option<(String, String)> {
         use base64::Engine;
         let user = if initial.is_empty() {
-            self.challenge(&base64::engine::general_purpose::STANDARD.encode("Username:")).await?
+            self.challenge(&base64::engine::general_purpose::STANDARD.encode("Username:"))
+                .await?
         } else {
             initial
         };
-        let password = self.challenge(&base64::engine::general_purpose::STANDARD.encode("Password:")).await?;
-        Some((super::auth::decode_text(&user)?, super::auth::decode_text(&password)?))
+        let password = self
+            .challenge(&base64::engine::general_purpose::STANDARD.encode("Password:"))
+            .await?;
+        Some((
+            super::auth::decode_text(&user)?,
+            super::auth::decode_text(&password)?,
+        ))
     }
 
     async fn challenge(&mut self, text: &str) -> Option<String> {
@@ -696,7 +834,11 @@ impl Session {
         self.conn.queue_raw(format!("334 {text}\r\n").as_bytes());
         self.conn.flush().await.ok()?;
         let wait = Duration::from_secs(self.settings.config.timeouts.command_seconds);
-        match self.conn.read_line(self.settings.config.limits.max_command_line, wait).await {
+        match self
+            .conn
+            .read_line(self.settings.config.limits.max_command_line, wait)
+            .await
+        {
             Ok(Line::Complete(line)) => {
                 let text = String::from_utf8(line).ok()?;
                 let text = text.trim_end_matches(['\r', '\n']).to_string();
@@ -718,7 +860,9 @@ fn describe_parse_error(e: &smtp_proto::Error) -> String {
     match e {
         smtp_proto::Error::SyntaxError { syntax } => format!("expected {syntax}"),
         smtp_proto::Error::InvalidParameter { param } => format!("invalid parameter {param}"),
-        smtp_proto::Error::UnsupportedParameter { param } => format!("unsupported parameter {param}"),
+        smtp_proto::Error::UnsupportedParameter { param } => {
+            format!("unsupported parameter {param}")
+        }
         smtp_proto::Error::ResponseTooLong => "line too long".into(),
         _ => "malformed command".into(),
     }
@@ -738,5 +882,10 @@ fn transaction_id() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let micros = Utc::now().timestamp_micros() as u64;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:013X}{:04X}{:04X}", micros, std::process::id() & 0xFFFF, n & 0xFFFF)
+    format!(
+        "{:013X}{:04X}{:04X}",
+        micros,
+        std::process::id() & 0xFFFF,
+        n & 0xFFFF
+    )
 }

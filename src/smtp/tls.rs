@@ -8,7 +8,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: no PEM certificate found")]
     NoCertificate { path: String },
     #[error("{path}: no PEM private key found (PKCS#8, PKCS#1 or SEC1)")]
@@ -22,21 +25,29 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// The STARTTLS acceptor from `smtp.tls.cert` and `smtp.tls.key`.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read_pem(cert)?.as_slice())
-        .filter_map(Result::ok)
-        .collect();
+    let certs: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut read_pem(cert)?.as_slice())
+            .filter_map(Result::ok)
+            .collect();
     if certs.is_empty() {
-        return Err(TlsError::NoCertificate { path: cert.display().to_string() });
+        return Err(TlsError::NoCertificate {
+            path: cert.display().to_string(),
+        });
     }
     let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut read_pem(key)?.as_slice())
         .ok()
         .flatten()
-        .ok_or_else(|| TlsError::NoKey { path: key.display().to_string() })?;
+        .ok_or_else(|| TlsError::NoKey {
+            path: key.display().to_string(),
+        })?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
@@ -46,17 +57,25 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Tl
 
 /// The client configuration towards the next hop. With `verify` the certificate must chain to
 /// `ca_file` (or the system roots and the Mozilla roots); without it, TLS only encrypts.
-pub fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-    let builder = rustls::ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+pub fn client_config(
+    verify: bool,
+    ca_file: Option<&Path>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?;
     let config = if verify {
         let mut roots = rustls::RootCertStore::empty();
         match ca_file {
             Some(path) => {
-                for cert in rustls_pemfile::certs(&mut read_pem(path)?.as_slice()).filter_map(Result::ok) {
+                for cert in
+                    rustls_pemfile::certs(&mut read_pem(path)?.as_slice()).filter_map(Result::ok)
+                {
                     roots.add(cert)?;
                 }
                 if roots.is_empty() {
-                    return Err(TlsError::NoCertificate { path: path.display().to_string() });
+                    return Err(TlsError::NoCertificate {
+                        path: path.display().to_string(),
+                    });
                 }
             }
             None => {
@@ -77,7 +96,10 @@ pub fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<Arc<rustls:
 }
 
 /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`: what logs and the audit trail say about a TLS session.
-pub fn describe(version: Option<rustls::ProtocolVersion>, suite: Option<rustls::SupportedCipherSuite>) -> String {
+pub fn describe(
+    version: Option<rustls::ProtocolVersion>,
+    suite: Option<rustls::SupportedCipherSuite>,
+) -> String {
     let version = match version {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
@@ -112,7 +134,12 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -121,7 +148,12 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
