@@ -45,7 +45,10 @@ pub struct Connection {
     skipping_long_line: bool,
 }
 
-const READ_CHUNK: usize = 64 * 1024;
+/// Read size in the DATA phase.
+const DATA_CHUNK: usize = 64 * 1024;
+/// Read size between commands: a pipelined envelope fits.
+const COMMAND_CHUNK: usize = 4 * 1024;
 
 impl Connection {
     pub fn new(stream: TcpStream, already_read: Vec<u8>) -> Connection {
@@ -114,7 +117,7 @@ impl Connection {
                 self.input.clear();
                 self.skipping_long_line = true;
             }
-            if self.fill(wait).await? == 0 {
+            if self.fill(COMMAND_CHUNK, wait).await? == 0 {
                 return Ok(Line::Closed);
             }
         }
@@ -124,7 +127,7 @@ impl Connection {
     /// An empty result means the client closed the connection.
     pub async fn read_chunk(&mut self, wait: Duration) -> Result<Vec<u8>, ConnectionError> {
         if self.input.is_empty() {
-            self.fill(wait).await?;
+            self.fill(DATA_CHUNK, wait).await?;
         }
         Ok(std::mem::take(&mut self.input))
     }
@@ -136,30 +139,21 @@ impl Connection {
         self.input = rest;
     }
 
-    async fn fill(&mut self, wait: Duration) -> Result<usize, ConnectionError> {
-        let start = self.input.len();
-        self.input.resize(start + READ_CHUNK, 0);
+    /// Reads what is there into spare capacity of at least `want` bytes; 0 means closed.
+    /// Idle sessions thus hold a small buffer; only DATA reads ask for large ones.
+    async fn fill(&mut self, want: usize, wait: Duration) -> Result<usize, ConnectionError> {
+        self.input.reserve(want);
         let read = async {
             match &mut self.stream {
-                Stream::Plain(s) => s.read(&mut self.input[start..]).await,
-                Stream::Tls(s) => s.read(&mut self.input[start..]).await,
+                Stream::Plain(s) => s.read_buf(&mut self.input).await,
+                Stream::Tls(s) => s.read_buf(&mut self.input).await,
                 Stream::Gone => Ok(0),
             }
         };
-        let result = tokio::time::timeout(wait, read).await;
-        let n = match result {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                self.input.truncate(start);
-                return Err(e.into());
-            }
-            Err(_) => {
-                self.input.truncate(start);
-                return Err(ConnectionError::Timeout(wait));
-            }
-        };
-        self.input.truncate(start + n);
-        Ok(n)
+        match tokio::time::timeout(wait, read).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ConnectionError::Timeout(wait)),
+        }
     }
 
     /// Upgrades to TLS. Whatever the client pipelined after STARTTLS is thrown away first

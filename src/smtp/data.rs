@@ -56,6 +56,11 @@ impl DataReader {
         message.shrink_to_fit();
     }
 
+    /// True once bytes are no longer kept (too big, or told to discard).
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
     /// Bytes of message seen so far, kept or not.
     pub fn size(&self) -> usize {
         self.size

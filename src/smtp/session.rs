@@ -55,6 +55,8 @@ struct Transaction {
     received_at: DateTime<Utc>,
     started: Instant,
     sender: Option<Address>,
+    /// The client's `SIZE=` estimate, 0 when not given.
+    declared_size: usize,
     recipients: Vec<Recipient>,
 }
 
@@ -325,6 +327,7 @@ impl Session {
             received_at: Utc::now(),
             started: Instant::now(),
             sender,
+            declared_size: from.size,
             recipients: Vec::new(),
         };
         // Unauthorized clients get their refusal at RCPT, without costing a next-hop connection.
@@ -453,7 +456,7 @@ impl Session {
             return Flow::Close(SessionEnd::Dropped);
         }
         let mut lease = MemoryLease::new();
-        let received = self.receive_message(&mut lease).await;
+        let received = self.receive_message(&mut lease, tx.declared_size).await;
         let (message, flaw) = match received {
             Ok(received) => received,
             Err(end) => {
@@ -480,15 +483,19 @@ impl Session {
     }
 
     /// Reads DATA up to its end. Err only when the session must end (timeout, client gone).
+    /// The message buffer grows in steps that are first reserved from the memory budget, so
+    /// what the budget counts is what the buffers hold.
     async fn receive_message(
         &mut self,
         lease: &mut MemoryLease,
+        declared_size: usize,
     ) -> Result<(Vec<u8>, Option<Refusal>), SessionEnd> {
         let limits = &self.settings.config.limits;
         let wait = Duration::from_secs(self.settings.config.timeouts.data_seconds);
         let mut reader = DataReader::new(limits.max_message_size);
         let mut message = Vec::new();
         let mut memory_full = false;
+        let mut expected = declared_size.min(limits.max_message_size);
         loop {
             let chunk = match self.conn.read_chunk(wait).await {
                 Ok(chunk) if chunk.is_empty() => return Err(SessionEnd::Dropped),
@@ -496,13 +503,17 @@ impl Session {
                 Err(ConnectionError::Timeout(_)) => return Err(SessionEnd::Timeout),
                 Err(ConnectionError::Io(_)) => return Err(SessionEnd::Dropped),
             };
-            if !memory_full
-                && !self
-                    .gateway
-                    .reserve(lease, message.len() + chunk.len() + MEMORY_UNIT)
-            {
-                memory_full = true;
-                reader.discard(&mut message);
+            let needed = message.len() + chunk.len();
+            if !reader.is_discarding() && needed > message.capacity() {
+                let capacity = needed.max(expected).max(message.capacity().saturating_mul(2));
+                let capacity = capacity.min(limits.max_message_size + MEMORY_UNIT).max(needed);
+                expected = 0;
+                if self.gateway.reserve(lease, capacity) {
+                    message.reserve_exact(capacity - message.len());
+                } else {
+                    memory_full = true;
+                    reader.discard(&mut message);
+                }
             }
             if let Some(end) = reader.feed(&chunk, &mut message) {
                 self.conn.unread(&chunk[end..]);
