@@ -38,14 +38,18 @@ pub async fn bind(addresses: &[SocketAddr]) -> Result<Vec<TcpListener>, ListenEr
     Ok(listeners)
 }
 
+/// IPv6 sockets are v6-only, so `0.0.0.0:25` and `[::]:25` can both be listed.
 fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = match address {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    socket.listen(1024)
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Accepts until shutdown, then drains sessions for at most `grace`.
