@@ -74,7 +74,14 @@ pub fn main() -> ExitCode {
 }
 
 fn config_check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
-    match sealgate::config::Config::load(path) {
+    let checked = sealgate::config::Config::load(path)
+        .map_err(anyhow::Error::from)
+        .and_then(|config| {
+            // Also read what the file points to: certificates, keys, password files.
+            sealgate::gateway::Settings::build(config.clone())?;
+            Ok(config)
+        });
+    match checked {
         Ok(config) => {
             println!(
                 "{}: ok ({} listener(s), next hop {}, {} protocol(s))",
@@ -86,7 +93,7 @@ fn config_check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("sealgate: {e}");
+            eprintln!("sealgate: {e:#}");
             Ok(ExitCode::from(1))
         }
     }
