@@ -8,7 +8,8 @@
 #   bench/run.sh                       # everything, 3 repetitions
 #   REPS=5 bench/run.sh                # more repetitions
 #   QUICK=1 bench/run.sh               # one short repetition, to check the set-up
-# Knobs: REPS, QUICK, PROTECTED=auto|1|0, PROFILE=auto|1|0, OUT (results dir), KEEP=1 (keep temp).
+# Knobs: REPS, QUICK, PROTECTED=auto|1|0, PROFILE=auto|1|0, OUT (results dir), KEEP=1 (keep temp),
+#   SEALGATE_BIN (measure that binary, no build), ONLY=throughput|latency|memory (one part).
 # Everything listens on 127.0.0.1 only; every process started here is stopped on exit.
 set -euo pipefail
 
@@ -56,9 +57,13 @@ wait_port() {   # wait until something answers on 127.0.0.1:$1
 }
 
 # ------------------------------------------------------------------ build
-log "cargo build --release"
-(cd "$ROOT" && cargo build --release --bin sealgate)
-SEALGATE=$ROOT/target/release/sealgate
+if [ -n "${SEALGATE_BIN:-}" ]; then     # compare another build: SEALGATE_BIN=/path/to/sealgate
+    SEALGATE=$SEALGATE_BIN
+else
+    log "cargo build --release"
+    (cd "$ROOT" && cargo build --release --bin sealgate)
+    SEALGATE=$ROOT/target/release/sealgate
+fi
 
 ulimit -n "$(ulimit -Hn)"   # 5,000 idle sessions need descriptors, in sealgate and the client
 [ "$(ulimit -n)" -ge 12000 ] || die "ulimit -n is $(ulimit -n): need >= 12000 for the idle-session test"
@@ -145,7 +150,7 @@ postconf -c "$PF/etc" -n >"$OUT/postfix-main.cf"
     echo "postfix: $(postconf -d -h mail_version)"
     echo "python: $("$PY" --version 2>&1)"
     echo "rustc: $(rustc --version)"
-    echo "sealgate: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "sealgate: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown) ${SEALGATE_BIN:+(binary $SEALGATE_BIN)}"
     echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt"
@@ -173,12 +178,21 @@ if [ "$QUICK" = 1 ]; then
 fi
 
 # ------------------------------------------------------------------ measurements
-log "throughput: $REPS repetitions, paths alternating"
-"$PY" "$BENCH/measure.py" throughput "${COMMON[@]}" --reps "$REPS"
-log "latency"
-"$PY" "$BENCH/measure.py" latency "${COMMON[@]}"
-log "memory"
-"$PY" "$BENCH/measure.py" memory "${COMMON[@]}"
+ONLY=${ONLY:-all}
+want() { [ "$ONLY" = all ] || [ "$ONLY" = "$1" ]; }
+if want throughput; then
+    log "throughput: $REPS repetitions, paths alternating"
+    "$PY" "$BENCH/measure.py" throughput "${COMMON[@]}" --reps "$REPS"
+fi
+if want latency; then
+    log "latency"
+    "$PY" "$BENCH/measure.py" latency "${COMMON[@]}"
+fi
+if want memory; then
+    log "memory"
+    "$PY" "$BENCH/measure.py" memory "${COMMON[@]}"
+fi
+want profile || PROFILE=0
 
 # ------------------------------------------------------------------ profile of the hot path
 if [ "$PROFILE" = auto ]; then
