@@ -21,3 +21,5 @@ pub mod policy;
 pub mod relay;
 pub mod sevenz;
 pub mod smtp;
+pub mod http;
+pub mod metrics;
