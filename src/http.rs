@@ -73,19 +73,28 @@ pub async fn serve(
                 .header_read_timeout(HEADER_TIMEOUT)
                 .max_buf_size(MAX_HEAD_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
-                Ok(Err(error)) => tracing::debug!(%error, "metrics connection ended with an error"),
-                Ok(Ok(())) | Err(_) => {}
+            let outcome = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            if let Ok(Err(error)) = outcome {
+                tracing::debug!(%error, "metrics connection ended with an error");
             }
             drop(permit);
         });
     }
 }
 
-fn respond(request: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Response<Full<Bytes>> {
+fn respond(
+    request: &Request<Incoming>,
+    metrics: &Metrics,
+    health: &Health,
+) -> Response<Full<Bytes>> {
     if request.method() != Method::GET {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n".into());
-        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET is served\n".into(),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
         return response;
     }
     match request.uri().path() {
@@ -100,11 +109,17 @@ fn respond(request: &Request<Incoming>, metrics: &Metrics, health: &Health) -> R
         "/healthz" => plain(StatusCode::OK, "ok\n".into()),
         "/readyz" => {
             let readiness = health.readiness();
-            let status =
-                if readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            let status = if readiness.is_ready() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
             plain(status, readiness.body())
         }
-        _ => plain(StatusCode::NOT_FOUND, "not found: try /metrics, /healthz or /readyz\n".into()),
+        _ => plain(
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics, /healthz or /readyz\n".into(),
+        ),
     }
 }
 

@@ -44,7 +44,9 @@ pub enum UnreadyCause {
     AuditStoreNotWritable,
     /// The last next-hop attempt failed; `since_success` is the time since the last success
     /// (`None`: none since start).
-    NextHopFailing { since_success: Option<Duration> },
+    NextHopFailing {
+        since_success: Option<Duration>,
+    },
 }
 
 impl fmt::Display for UnreadyCause {
@@ -53,12 +55,14 @@ impl fmt::Display for UnreadyCause {
             UnreadyCause::ListenersDown => f.write_str("SMTP listeners not up"),
             UnreadyCause::ConfigNotLoaded => f.write_str("configuration not loaded"),
             UnreadyCause::AuditStoreNotWritable => f.write_str("audit store not writable"),
-            UnreadyCause::NextHopFailing { since_success: Some(ago) } => {
+            UnreadyCause::NextHopFailing {
+                since_success: Some(ago),
+            } => {
                 write!(f, "next hop failing, last success {}s ago", ago.as_secs())
             }
-            UnreadyCause::NextHopFailing { since_success: None } => {
-                f.write_str("next hop failing, no success since start")
-            }
+            UnreadyCause::NextHopFailing {
+                since_success: None,
+            } => f.write_str("next hop failing, no success since start"),
         }
     }
 }
@@ -111,7 +115,8 @@ impl Health {
 
     /// `metrics.next_hop_stale_seconds`; may change on reload.
     pub fn set_next_hop_stale(&self, stale: Duration) {
-        self.next_hop_stale_ms.store(millis(stale), Ordering::Relaxed);
+        self.next_hop_stale_ms
+            .store(millis(stale), Ordering::Relaxed);
     }
 
     /// A next-hop transaction (or probe) got through.
@@ -126,12 +131,14 @@ impl Health {
     }
 
     pub fn next_hop_succeeded_at(&self, at: Instant) {
-        self.next_hop_success.store(self.stamp(at), Ordering::Relaxed);
+        self.next_hop_success
+            .store(self.stamp(at), Ordering::Relaxed);
         self.next_hop_last_failed.store(false, Ordering::Relaxed);
     }
 
     pub fn next_hop_failed_at(&self, at: Instant) {
-        self.next_hop_failure.store(self.stamp(at), Ordering::Relaxed);
+        self.next_hop_failure
+            .store(self.stamp(at), Ordering::Relaxed);
         self.next_hop_last_failed.store(true, Ordering::Relaxed);
     }
 

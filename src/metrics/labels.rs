@@ -95,7 +95,11 @@ pub const REJECTION_REASONS: &[&str] = &[
 /// The `reason` label for a refusal code: the code itself when it is in the fixed set,
 /// `other` for anything else, so an unexpected code cannot add series.
 pub fn rejection_reason(code: &str) -> &'static str {
-    REJECTION_REASONS.iter().copied().find(|known| *known == code).unwrap_or("other")
+    REJECTION_REASONS
+        .iter()
+        .copied()
+        .find(|known| *known == code)
+        .unwrap_or("other")
 }
 
 /// The `version` label of `sealgate_tls_sessions_total`.

@@ -24,8 +24,7 @@ use prometheus::{
 
 pub use health::{Health, Readiness, UnreadyCause};
 pub use labels::{
-    Direction, MessageClass, NextHopError, Outcome, ReloadResult, SessionResult,
-    REJECTION_REASONS,
+    Direction, MessageClass, NextHopError, Outcome, ReloadResult, SessionResult, REJECTION_REASONS,
 };
 
 /// The Content-Type of [`Metrics::render`]'s output.
@@ -40,15 +39,18 @@ pub struct MetricsError(#[from] prometheus::Error);
 const SIZE_BUCKETS: &[f64] = &[
     1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0, 67108864.0,
 ];
-const INSPECTION_BUCKETS: &[f64] =
-    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-const NEXT_HOP_BUCKETS: &[f64] =
-    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+const INSPECTION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+const NEXT_HOP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
 const TRANSACTION_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
-const AUDIT_BUCKETS: &[f64] =
-    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const AUDIT_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 /// Every metric of one gateway. Create once, share as `Arc<Metrics>`.
 pub struct Metrics {
@@ -170,11 +172,16 @@ impl Metrics {
             registry,
         };
         let build_info = IntGaugeVec::new(
-            Opts::new("sealgate_build_info", "Always 1; the version label says which build runs."),
+            Opts::new(
+                "sealgate_build_info",
+                "Always 1; the version label says which build runs.",
+            ),
             &["version"],
         )?;
         metrics.registry.register(Box::new(build_info.clone()))?;
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         metrics.next_hop_up.set(1);
         metrics.create_series_at_zero();
         Ok(metrics)
@@ -183,7 +190,8 @@ impl Metrics {
     fn create_series_at_zero(&self) {
         for class in MessageClass::ALL {
             for outcome in Outcome::ALL {
-                self.messages.with_label_values(&[class.as_str(), outcome.as_str()]);
+                self.messages
+                    .with_label_values(&[class.as_str(), outcome.as_str()]);
             }
         }
         for reason in REJECTION_REASONS {
@@ -197,7 +205,8 @@ impl Metrics {
         }
         for direction in Direction::ALL {
             for version in labels::TLS_VERSIONS {
-                self.tls_sessions.with_label_values(&[direction.as_str(), version]);
+                self.tls_sessions
+                    .with_label_values(&[direction.as_str(), version]);
             }
         }
         for result in ReloadResult::ALL {
@@ -208,13 +217,17 @@ impl Metrics {
     /// Count one message by class and outcome. A message with a protected recipient among
     /// ordinary ones is `Protected`.
     pub fn message(&self, class: MessageClass, outcome: Outcome) {
-        self.messages.with_label_values(&[class.as_str(), outcome.as_str()]).inc();
+        self.messages
+            .with_label_values(&[class.as_str(), outcome.as_str()])
+            .inc();
     }
 
     /// Count one refusal. `code` is a policy or session reason code; codes outside
     /// [`REJECTION_REASONS`] count as `other`.
     pub fn rejection(&self, code: &str) {
-        self.rejections.with_label_values(&[labels::rejection_reason(code)]).inc();
+        self.rejections
+            .with_label_values(&[labels::rejection_reason(code)])
+            .inc();
     }
 
     /// A client session opened. Pair with [`Metrics::session_ended`], or use
@@ -232,7 +245,10 @@ impl Metrics {
     /// is dropped without it (an error path, a cancelled task).
     pub fn track_session(&self) -> ActiveSession<'_> {
         self.session_started();
-        ActiveSession { metrics: self, ended: false }
+        ActiveSession {
+            metrics: self,
+            ended: false,
+        }
     }
 
     pub fn observe_message_size(&self, bytes: usize) {
@@ -252,7 +268,9 @@ impl Metrics {
     }
 
     pub fn next_hop_error(&self, kind: NextHopError) {
-        self.next_hop_errors.with_label_values(&[kind.as_str()]).inc();
+        self.next_hop_errors
+            .with_label_values(&[kind.as_str()])
+            .inc();
     }
 
     pub fn observe_audit_write(&self, took: Duration) {
@@ -265,11 +283,15 @@ impl Metrics {
 
     pub fn tls_session(&self, direction: Direction, version: Option<rustls::ProtocolVersion>) {
         let version = labels::tls_version(version);
-        self.tls_sessions.with_label_values(&[direction.as_str(), version]).inc();
+        self.tls_sessions
+            .with_label_values(&[direction.as_str(), version])
+            .inc();
     }
 
     pub fn config_reload(&self, result: ReloadResult) {
-        self.config_reloads.with_label_values(&[result.as_str()]).inc();
+        self.config_reloads
+            .with_label_values(&[result.as_str()])
+            .inc();
     }
 
     /// The configured memory budget (`limits.memory_budget`); set at start and on reload.
@@ -285,8 +307,10 @@ impl Metrics {
     /// Copy the health state into `sealgate_next_hop_up` and `sealgate_audit_store_up`.
     /// The HTTP listener calls this before each render.
     pub fn observe_health(&self, health: &Health) {
-        self.next_hop_up.set(i64::from(!health.next_hop_last_attempt_failed()));
-        self.audit_store_up.set(i64::from(health.audit_store_writable()));
+        self.next_hop_up
+            .set(i64::from(!health.next_hop_last_attempt_failed()));
+        self.audit_store_up
+            .set(i64::from(health.audit_store_writable()));
     }
 
     /// Every metric in the Prometheus text exposition format (version 0.0.4).

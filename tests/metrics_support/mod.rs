@@ -34,7 +34,12 @@ pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn checker");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -106,14 +111,20 @@ pub fn parse_with_prometheus_client(text: &str) -> Option<Vec<Family>> {
 
 /// The value of the sample `name` whose labels are exactly `labels`.
 pub fn sample(families: &[Family], name: &str, labels: &[(&str, &str)]) -> f64 {
-    let wanted: BTreeMap<String, String> =
-        labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let wanted: BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let found: Vec<f64> = families
         .iter()
         .flat_map(|f| &f.samples)
         .filter(|s| s.name == name && s.labels == wanted)
         .map(|s| s.value)
         .collect();
-    assert_eq!(found.len(), 1, "expected one sample {name}{wanted:?}, found {found:?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one sample {name}{wanted:?}, found {found:?}"
+    );
     found[0]
 }
