@@ -19,30 +19,9 @@ use super::reply::{replies, Reply, Status};
 use crate::audit::{AuditRecipient, TransferOutcome, TransferRecord};
 use crate::envelope::{has_source_route, Address, CanonicalAddress};
 use crate::gateway::{Gateway, MemoryLease, Settings, MEMORY_UNIT};
+use crate::metrics::{Direction, MessageClass, Outcome, SessionResult};
 use crate::policy::{self, PolicyRecipient, Verdict};
 use crate::relay::{NextHopClient, RelayError};
-
-/// How a session ended, for logs and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionEnd {
-    Completed,
-    Timeout,
-    Error,
-    Dropped,
-    Shutdown,
-}
-
-impl SessionEnd {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionEnd::Completed => "completed",
-            SessionEnd::Timeout => "timeout",
-            SessionEnd::Error => "error",
-            SessionEnd::Dropped => "dropped",
-            SessionEnd::Shutdown => "shutdown",
-        }
-    }
-}
 
 struct Recipient {
     address: Address,
@@ -65,6 +44,14 @@ impl Transaction {
         self.recipients.iter().any(|r| r.protocol.is_some())
     }
 
+    fn class(&self) -> MessageClass {
+        if self.is_protected() {
+            MessageClass::Protected
+        } else {
+            MessageClass::Ordinary
+        }
+    }
+
     fn sender_text(&self) -> String {
         self.sender
             .as_ref()
@@ -76,7 +63,7 @@ impl Transaction {
 /// What the session does after a command.
 enum Flow {
     Continue,
-    Close(SessionEnd),
+    Close(SessionResult),
 }
 
 pub struct Session {
@@ -115,7 +102,7 @@ impl Session {
         &self.settings.config.smtp.hostname
     }
 
-    pub async fn run(mut self) -> SessionEnd {
+    pub async fn run(mut self) -> SessionResult {
         let end = self.serve().await;
         if let Some(hop) = self.next_hop.take() {
             hop.quit(Duration::from_secs(5)).await;
@@ -124,19 +111,19 @@ impl Session {
         end
     }
 
-    async fn serve(&mut self) -> SessionEnd {
+    async fn serve(&mut self) -> SessionResult {
         let host = self.hostname().to_string();
         // A client that talks before the greeting is not an MTA (Postfix: pre-greet test).
         if self.conn.has_pending_input() {
             warn!(client = %self.client, "client sent data before the greeting; dropped");
-            return SessionEnd::Dropped;
+            return SessionResult::Dropped;
         }
         self.conn
             .queue(&Reply::plain(220, vec![format!("{host} ESMTP sealgate")]));
         let mut shutdown = self.gateway.shutdown_signal();
         loop {
             if self.conn.flush_if_idle().await.is_err() {
-                return SessionEnd::Dropped;
+                return SessionResult::Dropped;
             }
             let limits = &self.settings.config.limits;
             let wait = Duration::from_secs(self.settings.config.timeouts.command_seconds);
@@ -147,17 +134,17 @@ impl Session {
             let Some(line) = line else {
                 self.abandon_transaction().await;
                 self.reply_and_close(replies::shutting_down(&host)).await;
-                return SessionEnd::Shutdown;
+                return SessionResult::Shutdown;
             };
             let flow = match line {
                 Ok(Line::Complete(line)) => self.command(&line).await,
                 Ok(Line::TooLong) => self.error(replies::line_too_long()),
-                Ok(Line::Closed) => Flow::Close(SessionEnd::Dropped),
+                Ok(Line::Closed) => Flow::Close(SessionResult::Dropped),
                 Err(ConnectionError::Timeout(_)) => {
                     self.reply_and_close(replies::timeout(&host)).await;
-                    Flow::Close(SessionEnd::Timeout)
+                    Flow::Close(SessionResult::Timeout)
                 }
-                Err(ConnectionError::Io(_)) => Flow::Close(SessionEnd::Dropped),
+                Err(ConnectionError::Io(_)) => Flow::Close(SessionResult::Dropped),
             };
             if let Flow::Close(end) = flow {
                 self.abandon_transaction().await;
@@ -180,7 +167,7 @@ impl Session {
             let host = self.hostname().to_string();
             self.conn.queue(&replies::too_many_errors(&host));
             warn!(client = %self.client, errors = self.errors, "too many errors; session closed");
-            return Flow::Close(SessionEnd::Error);
+            return Flow::Close(SessionResult::Error);
         }
         Flow::Continue
     }
@@ -190,33 +177,40 @@ impl Session {
         Flow::Continue
     }
 
+    /// A refusal that is also a client error, counted under `reason`.
+    fn refuse(&mut self, reason: &str, reply: Reply) -> Flow {
+        self.gateway.metrics.rejection(reason);
+        self.error(reply)
+    }
+
     async fn command(&mut self, line: &[u8]) -> Flow {
         if super::proxy::looks_like_header(line) {
             warn!(client = %self.client, "PROXY header from a peer not in smtp.proxy_protocol_from; connection closed");
-            return Flow::Close(SessionEnd::Error);
+            return Flow::Close(SessionResult::Error);
         }
         // smtp-proto drops source routes silently; they must be refused, not ignored.
         if has_source_route(line) {
-            return self.error(replies::bad_address(
-                "source routes (<@host:user@domain>) are not accepted",
-            ));
+            return self.refuse(
+                "bad_address",
+                replies::bad_address("source routes (<@host:user@domain>) are not accepted"),
+            );
         }
         let request = match Request::parse(&mut line.iter()) {
             Ok(request) => request.into_owned(),
             Err(smtp_proto::Error::UnknownCommand) => {
-                return self.error(replies::unknown_command())
+                return self.refuse("syntax", replies::unknown_command())
             }
             Err(smtp_proto::Error::InvalidSenderAddress) => {
-                return self.error(replies::bad_sender("invalid syntax"))
+                return self.refuse("bad_address", replies::bad_sender("invalid syntax"))
             }
             Err(smtp_proto::Error::InvalidRecipientAddress) => {
-                return self.error(replies::bad_address("invalid syntax"))
+                return self.refuse("bad_address", replies::bad_address("invalid syntax"))
             }
             Err(e) => {
-                return self.error(replies::syntax(&format!(
-                    "Syntax error: {}",
-                    describe_parse_error(&e)
-                )))
+                return self.refuse(
+                    "syntax",
+                    replies::syntax(&format!("Syntax error: {}", describe_parse_error(&e))),
+                )
             }
         };
         match request {
@@ -238,7 +232,7 @@ impl Session {
             )),
             Request::Quit => {
                 self.conn.queue(&replies::bye());
-                Flow::Close(SessionEnd::Completed)
+                Flow::Close(SessionResult::Completed)
             }
             Request::StartTls => self.start_tls().await,
             Request::Auth {
@@ -316,10 +310,11 @@ impl Session {
         } else {
             match Address::parse(&from.address) {
                 Ok(address) => Some(address),
-                Err(e) => return self.error(replies::bad_sender(&e.to_string())),
+                Err(e) => return self.refuse("bad_address", replies::bad_sender(&e.to_string())),
             }
         };
         if from.size > self.settings.config.limits.max_message_size {
+            self.gateway.metrics.rejection("message_too_big");
             return self.reply(replies::too_big());
         }
         let tx = Transaction {
@@ -339,6 +334,7 @@ impl Session {
             Ok(reply) => reply,
             Err(e) => {
                 warn!(id = %tx.id, client = %self.client, error = %e, "next hop unavailable at MAIL");
+                self.next_hop_failed(&e);
                 replies::next_hop_unavailable()
             }
         };
@@ -366,7 +362,13 @@ impl Session {
             }
         }
         if self.next_hop.is_none() {
-            self.next_hop = Some(NextHopClient::connect(relay).await?);
+            let hop = NextHopClient::connect(relay).await?;
+            if let Some(version) = hop.tls_version() {
+                self.gateway
+                    .metrics
+                    .tls_session(Direction::Outbound, Some(version));
+            }
+            self.next_hop = Some(hop);
         }
         let Some(hop) = self.next_hop.as_mut() else {
             return Err(RelayError::Closed);
@@ -395,13 +397,14 @@ impl Session {
         };
         let address = match Address::parse(&to.address) {
             Ok(address) => address,
-            Err(e) => return self.error(replies::bad_address(&e.to_string())),
+            Err(e) => return self.refuse("bad_address", replies::bad_address(&e.to_string())),
         };
         if !self.authorized() {
             warn!(client = %self.client, rcpt = %address, "relay access denied");
-            return self.error(replies::relay_denied());
+            return self.refuse("relay_denied", replies::relay_denied());
         }
         if recipient_count >= self.settings.config.limits.max_recipients {
+            self.gateway.metrics.rejection("too_many_recipients");
             return self.reply(replies::too_many_recipients());
         }
         let canonical = address.canonical();
@@ -426,6 +429,7 @@ impl Session {
             Ok(reply) => reply,
             Err(e) => {
                 warn!(client = %self.client, error = %e, "next hop lost at RCPT");
+                self.next_hop_failed(&e);
                 self.next_hop = None;
                 self.tx = None;
                 return self.reply(replies::next_hop_lost());
@@ -453,15 +457,15 @@ impl Session {
         }
         self.conn.queue(&replies::start_data());
         if self.conn.flush().await.is_err() {
-            return Flow::Close(SessionEnd::Dropped);
+            return Flow::Close(SessionResult::Dropped);
         }
         let mut lease = MemoryLease::new();
         let received = self.receive_message(&mut lease, tx.declared_size).await;
-        let (message, flaw) = match received {
+        let (message, size, flaw) = match received {
             Ok(received) => received,
             Err(end) => {
                 self.tx = Some(tx);
-                if end == SessionEnd::Timeout {
+                if end == SessionResult::Timeout {
                     let host = self.hostname().to_string();
                     self.conn.queue(&replies::timeout(&host));
                 }
@@ -469,8 +473,14 @@ impl Session {
             }
         };
         let reply = match flaw {
-            Some(Refusal::TooBig) => replies::too_big(),
-            Some(Refusal::BareNewline) => replies::bare_newline(),
+            Some(Refusal::TooBig) => {
+                self.gateway.metrics.rejection("message_too_big");
+                replies::too_big()
+            }
+            Some(Refusal::BareNewline) => {
+                self.gateway.metrics.rejection("bare_newline");
+                replies::bare_newline()
+            }
             Some(Refusal::MemoryFull) => replies::memory_full(),
             None => self.deliver(&tx, message).await,
         };
@@ -478,7 +488,8 @@ impl Session {
         if !reply.is_positive() {
             self.reset_next_hop().await;
         }
-        self.log_transaction(&tx, &reply);
+        self.log_transaction(&tx, &reply, size);
+        self.gateway.publish_memory();
         self.reply(reply)
     }
 
@@ -489,7 +500,7 @@ impl Session {
         &mut self,
         lease: &mut MemoryLease,
         declared_size: usize,
-    ) -> Result<(Vec<u8>, Option<Refusal>), SessionEnd> {
+    ) -> Result<(Vec<u8>, usize, Option<Refusal>), SessionResult> {
         let limits = &self.settings.config.limits;
         let wait = Duration::from_secs(self.settings.config.timeouts.data_seconds);
         let mut reader = DataReader::new(limits.max_message_size);
@@ -498,15 +509,19 @@ impl Session {
         let mut expected = declared_size.min(limits.max_message_size);
         loop {
             let chunk = match self.conn.read_chunk(wait).await {
-                Ok(chunk) if chunk.is_empty() => return Err(SessionEnd::Dropped),
+                Ok(chunk) if chunk.is_empty() => return Err(SessionResult::Dropped),
                 Ok(chunk) => chunk,
-                Err(ConnectionError::Timeout(_)) => return Err(SessionEnd::Timeout),
-                Err(ConnectionError::Io(_)) => return Err(SessionEnd::Dropped),
+                Err(ConnectionError::Timeout(_)) => return Err(SessionResult::Timeout),
+                Err(ConnectionError::Io(_)) => return Err(SessionResult::Dropped),
             };
             let needed = message.len() + chunk.len();
             if !reader.is_discarding() && needed > message.capacity() {
-                let capacity = needed.max(expected).max(message.capacity().saturating_mul(2));
-                let capacity = capacity.min(limits.max_message_size + MEMORY_UNIT).max(needed);
+                let capacity = needed
+                    .max(expected)
+                    .max(message.capacity().saturating_mul(2));
+                let capacity = capacity
+                    .min(limits.max_message_size + MEMORY_UNIT)
+                    .max(needed);
                 expected = 0;
                 if self.gateway.reserve(lease, capacity) {
                     message.reserve_exact(capacity - message.len());
@@ -523,7 +538,7 @@ impl Session {
                     None if memory_full => Some(Refusal::MemoryFull),
                     None => None,
                 };
-                return Ok((message, refusal));
+                return Ok((message, reader.size(), refusal));
             }
         }
     }
@@ -541,11 +556,18 @@ impl Session {
         };
         if let Some(decision) = &decision {
             let record = self.audit_record(tx, decision, message.len());
-            if let Err(e) = self.gateway.audit.record_decision(&record).await {
+            let started = Instant::now();
+            let written = self.gateway.audit.record_decision(&record).await;
+            self.gateway.metrics.observe_audit_write(started.elapsed());
+            if let Err(e) = written {
+                self.gateway.metrics.audit_error();
                 warn!(id = %tx.id, error = %e, "audit store unwritable; deferring");
                 return replies::audit_unavailable();
             }
             if decision.verdict == Verdict::Reject {
+                for reason in &decision.reasons {
+                    self.gateway.metrics.rejection(&reason.code);
+                }
                 let (code, status, lines) =
                     policy::reject_reply(decision, &self.settings.config.policy);
                 let reply = Reply::multiline(
@@ -553,37 +575,38 @@ impl Session {
                     Status(status[0], status[1].into(), status[2].into()),
                     lines,
                 );
-                self.audit_outcome(tx, &reply, "rejected", None).await;
+                self.audit_outcome(tx, &reply, Outcome::Rejected, None)
+                    .await;
                 return reply;
             }
         }
         let trace = self.trace_header(tx);
         let relay = self.settings.relay.clone();
+        let started = Instant::now();
         let sent = match self.next_hop.as_mut() {
             Some(hop) => hop.send_message(trace.as_bytes(), &message, &relay).await,
             None => Err(RelayError::Closed),
         };
+        self.gateway.metrics.observe_next_hop(started.elapsed());
         let tls_out = self
             .next_hop
             .as_ref()
             .and_then(|h| h.tls_info().map(str::to_string));
         let reply = match sent {
-            Ok(reply) => reply,
+            Ok(reply) => {
+                self.next_hop_answered(&reply);
+                reply
+            }
             Err(e) => {
                 warn!(id = %tx.id, error = %e, "next hop failed during data");
+                self.next_hop_failed(&e);
                 self.next_hop = None;
                 replies::next_hop_lost()
             }
         };
         if protected {
-            let outcome = if reply.is_positive() {
-                "relayed"
-            } else if reply.is_transient() {
-                "deferred"
-            } else {
-                "rejected"
-            };
-            self.audit_outcome(tx, &reply, outcome, tls_out).await;
+            self.audit_outcome(tx, &reply, outcome_of(&reply), tls_out)
+                .await;
         }
         reply
     }
@@ -604,11 +627,14 @@ impl Session {
             })
             .collect();
         let today = Utc::now().date_naive();
+        let started = Instant::now();
         let job = tokio::task::spawn_blocking(move || {
             let decision = policy::evaluate(&settings.registry, &recipients, &message, today);
             (message, decision)
         });
-        match job.await {
+        let judged = job.await;
+        self.gateway.metrics.observe_inspection(started.elapsed());
+        match judged {
             Ok(judged) => Ok(judged),
             Err(e) => {
                 warn!(id = %tx.id, error = %e, "inspection failed; deferring");
@@ -657,17 +683,18 @@ impl Session {
         &self,
         tx: &Transaction,
         reply: &Reply,
-        outcome: &str,
+        outcome: Outcome,
         tls_out: Option<String>,
     ) {
         let outcome = TransferOutcome {
             answered_at: Utc::now(),
             reply_code: reply.code,
             reply_text: reply.summary(),
-            outcome: outcome.to_string(),
+            outcome: outcome.as_str().to_string(),
             tls_out,
         };
         if let Err(e) = self.gateway.audit.record_outcome(&tx.id, &outcome).await {
+            self.gateway.metrics.audit_error();
             // The client's answer is already decided; the record stays incomplete and reports say so.
             warn!(id = %tx.id, error = %e, "audit outcome not recorded; record left incomplete");
         }
@@ -701,30 +728,47 @@ impl Session {
         )
     }
 
-    fn log_transaction(&self, tx: &Transaction, reply: &Reply) {
-        let class = if tx.is_protected() {
-            "protected"
-        } else {
-            "ordinary"
-        };
-        let outcome = if reply.is_positive() {
-            "relayed"
-        } else if reply.is_transient() {
-            "deferred"
-        } else {
-            "rejected"
-        };
+    /// The transaction's one summary line and its counters.
+    fn log_transaction(&self, tx: &Transaction, reply: &Reply, size: usize) {
+        let class = tx.class();
+        let outcome = outcome_of(reply);
+        let metrics = &self.gateway.metrics;
+        metrics.message(class, outcome);
+        metrics.observe_message_size(size);
+        metrics.observe_transaction(tx.started.elapsed());
         info!(
             id = %tx.id,
             client = %self.client.ip(),
             from = %tx.sender_text(),
             nrcpt = tx.recipients.len(),
-            class,
-            outcome,
+            size,
+            class = class.as_str(),
+            outcome = outcome.as_str(),
             elapsed_ms = tx.started.elapsed().as_millis() as u64,
             reply = %reply.summary(),
             "transaction"
         );
+    }
+
+    fn next_hop_failed(&self, error: &RelayError) {
+        self.gateway.metrics.next_hop_error(error.kind());
+        if !matches!(error, RelayError::Refused { .. }) {
+            self.gateway.health.next_hop_failed();
+        }
+    }
+
+    /// The next hop answered the end of data: it is up, whatever it said.
+    fn next_hop_answered(&self, reply: &Reply) {
+        self.gateway.health.next_hop_succeeded();
+        if reply.code >= 500 {
+            self.gateway
+                .metrics
+                .next_hop_error(crate::metrics::NextHopError::Reply5xx);
+        } else if reply.code >= 400 {
+            self.gateway
+                .metrics
+                .next_hop_error(crate::metrics::NextHopError::Reply4xx);
+        }
     }
 
     async fn reset_next_hop(&mut self) {
@@ -751,11 +795,14 @@ impl Session {
         }
         self.conn.queue(&replies::start_tls());
         if self.conn.flush().await.is_err() {
-            return Flow::Close(SessionEnd::Dropped);
+            return Flow::Close(SessionResult::Dropped);
         }
         let wait = Duration::from_secs(self.settings.config.timeouts.command_seconds);
         match self.conn.start_tls(&acceptor, wait).await {
-            Ok(info) => {
+            Ok((info, version)) => {
+                self.gateway
+                    .metrics
+                    .tls_session(Direction::Inbound, version);
                 self.tls_info = Some(info);
                 // RFC 3207: the session starts over, without the old HELO.
                 self.helo = None;
@@ -765,7 +812,7 @@ impl Session {
             }
             Err(e) => {
                 warn!(client = %self.client, error = %e, "TLS handshake failed");
-                Flow::Close(SessionEnd::Error)
+                Flow::Close(SessionResult::Error)
             }
         }
     }
@@ -865,6 +912,16 @@ enum Refusal {
     TooBig,
     BareNewline,
     MemoryFull,
+}
+
+fn outcome_of(reply: &Reply) -> Outcome {
+    if reply.is_positive() {
+        Outcome::Relayed
+    } else if reply.is_transient() {
+        Outcome::Deferred
+    } else {
+        Outcome::Rejected
+    }
 }
 
 fn describe_parse_error(e: &smtp_proto::Error) -> String {
