@@ -10,6 +10,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::audit::AuditStore;
 use crate::config::{Config, TlsPolicy};
+use crate::metrics::{Health, Metrics};
 use crate::policy::Registry;
 use crate::relay::{NextHop, RelaySettings};
 use crate::smtp::tls;
@@ -91,6 +92,8 @@ impl Settings {
 pub struct Gateway {
     settings: RwLock<Arc<Settings>>,
     pub audit: Arc<AuditStore>,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
     memory: Arc<Semaphore>,
     memory_total: usize,
     sessions: Mutex<SessionCounts>,
@@ -119,12 +122,16 @@ pub struct MemoryLease {
 pub const MEMORY_UNIT: usize = 64 * 1024;
 
 impl Gateway {
-    pub fn new(settings: Settings, audit: Arc<AuditStore>) -> Arc<Gateway> {
+    pub fn new(settings: Settings, audit: Arc<AuditStore>, metrics: Arc<Metrics>) -> Arc<Gateway> {
         let memory_total = settings.config.limits.memory_budget;
         let units = (memory_total / MEMORY_UNIT).clamp(1, Semaphore::MAX_PERMITS);
+        let stale = Duration::from_secs(settings.config.metrics.next_hop_stale_seconds);
+        metrics.set_memory_budget(memory_total as u64);
         Arc::new(Gateway {
             settings: RwLock::new(Arc::new(settings)),
             audit,
+            metrics,
+            health: Arc::new(Health::new(stale)),
             memory: Arc::new(Semaphore::new(units)),
             memory_total,
             sessions: Mutex::new(SessionCounts::default()),
@@ -140,6 +147,9 @@ impl Gateway {
     }
 
     pub fn replace_settings(&self, settings: Settings) {
+        self.health.set_next_hop_stale(Duration::from_secs(
+            settings.config.metrics.next_hop_stale_seconds,
+        ));
         let new = Arc::new(settings);
         match self.settings.write() {
             Ok(mut guard) => *guard = new,
@@ -179,6 +189,11 @@ impl Gateway {
             }
         }
         true
+    }
+
+    /// Publishes the budget in use; called when a lease changes and periodically.
+    pub fn publish_memory(&self) {
+        self.metrics.set_memory_in_use(self.memory_in_use() as u64);
     }
 
     pub fn memory_in_use(&self) -> usize {

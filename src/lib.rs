@@ -22,3 +22,5 @@ pub mod policy;
 pub mod relay;
 pub mod sevenz;
 pub mod smtp;
+pub mod http;
+pub mod metrics;

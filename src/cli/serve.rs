@@ -10,8 +10,12 @@ use anyhow::Context;
 use sealgate::audit::AuditStore;
 use sealgate::config::{Config, LogFormat};
 use sealgate::gateway::{Gateway, Settings};
+use sealgate::metrics::{Metrics, ReloadResult};
+use sealgate::relay::NextHopClient;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info};
+
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(5);
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
@@ -45,14 +49,67 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("audit.store {:?}", config.audit.store))?;
     let grace = Duration::from_secs(config.timeouts.shutdown_grace_seconds);
     let listen = config.smtp.listen.clone();
+    let metrics_listen = config.metrics.listen;
     let settings = Settings::build(config)?;
-    let gateway = Gateway::new(settings, Arc::new(audit));
+    let metrics = Arc::new(Metrics::new()?);
+    let gateway = Gateway::new(settings, Arc::new(audit), metrics);
+    gateway.health.set_config_loaded(true);
+    if let Some(address) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("metrics.listen {address}"))?;
+        info!(%address, "serving /metrics, /healthz, /readyz");
+        let mut down = gateway.shutdown_signal();
+        tokio::spawn(sealgate::http::serve(
+            listener,
+            gateway.metrics.clone(),
+            gateway.health.clone(),
+            async move { sealgate::gateway::shutting_down(&mut down).await },
+        ));
+    }
     let listeners = sealgate::smtp::listener::bind(&listen).await?;
+    gateway.health.set_listeners_up(true);
     tokio::spawn(watch_signals(gateway.clone(), path));
+    tokio::spawn(housekeeping(gateway.clone()));
     info!(version = env!("CARGO_PKG_VERSION"), "sealgate ready");
     sealgate::smtp::listener::serve(gateway, listeners, grace).await;
     info!("sealgate stopped");
     Ok(())
+}
+
+/// Periodic checks behind `/readyz` and the gauges: can the audit store be written, is the
+/// memory gauge current, and is a next hop that failed back (an instance taken out of a load
+/// balancer's pool gets no mail that would tell it).
+async fn housekeeping(gateway: Arc<Gateway>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        gateway.publish_memory();
+        let writable = gateway.audit.check_writable().await;
+        if let Err(e) = &writable {
+            error!(error = %e, "audit store not writable; protected mail is deferred");
+        }
+        gateway.health.set_audit_store_writable(writable.is_ok());
+        if gateway.health.next_hop_last_attempt_failed() {
+            probe_next_hop(&gateway).await;
+        }
+    }
+}
+
+async fn probe_next_hop(gateway: &Gateway) {
+    let relay = gateway.settings().relay.clone();
+    match NextHopClient::connect(&relay).await {
+        Ok(hop) => {
+            info!(next_hop = %relay.next_hop, "next hop reachable again");
+            gateway.health.next_hop_succeeded();
+            hop.quit(relay.command_timeout).await;
+        }
+        Err(e) => {
+            gateway.metrics.next_hop_error(e.kind());
+            gateway.health.next_hop_failed();
+        }
+    }
 }
 
 async fn watch_signals(gateway: Arc<Gateway>, path: PathBuf) {
@@ -72,6 +129,7 @@ async fn watch_signals(gateway: Arc<Gateway>, path: PathBuf) {
         }
     }
     info!("signal received: shutting down");
+    gateway.health.set_listeners_up(false);
     gateway.begin_shutdown();
 }
 
@@ -82,9 +140,11 @@ fn reload(gateway: &Gateway, path: &Path) {
     match built {
         Ok(settings) => {
             gateway.replace_settings(settings);
+            gateway.metrics.config_reload(ReloadResult::Success);
             info!(config = %path.display(), "configuration reloaded");
         }
         Err(e) => {
+            gateway.metrics.config_reload(ReloadResult::Failure);
             error!(config = %path.display(), error = %format!("{e:#}"), "reload failed; keeping the running configuration")
         }
     }

@@ -18,6 +18,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::NextHop;
 use crate::config::TlsPolicy;
+use crate::metrics::NextHopError as NextHopErrorKind;
 use crate::smtp::reply::{Reply, Status};
 
 /// What went wrong with the next hop. Each kind is a metric label.
@@ -40,16 +41,16 @@ pub enum RelayError {
 }
 
 impl RelayError {
-    /// Short kind for metrics.
-    pub fn kind(&self) -> &'static str {
+    /// The kind, for `sealgate_next_hop_errors_total`.
+    pub fn kind(&self) -> NextHopErrorKind {
         match self {
-            RelayError::Connect { .. } => "connect",
-            RelayError::Timeout(..) => "timeout",
-            RelayError::Tls(_) => "tls",
-            RelayError::Protocol(_) => "protocol",
-            RelayError::Closed | RelayError::Io(_) => "closed",
-            RelayError::Refused { reply, .. } if reply.is_transient() => "reply_4xx",
-            RelayError::Refused { .. } => "reply_5xx",
+            RelayError::Connect { .. } => NextHopErrorKind::Connect,
+            RelayError::Timeout(..) => NextHopErrorKind::Timeout,
+            RelayError::Tls(_) => NextHopErrorKind::Tls,
+            RelayError::Protocol(_) => NextHopErrorKind::Protocol,
+            RelayError::Closed | RelayError::Io(_) => NextHopErrorKind::Closed,
+            RelayError::Refused { reply, .. } if reply.is_transient() => NextHopErrorKind::Reply4xx,
+            RelayError::Refused { .. } => NextHopErrorKind::Reply5xx,
         }
     }
 }
@@ -81,6 +82,7 @@ pub struct NextHopClient {
     buf: Vec<u8>,
     capabilities: u32,
     tls_info: Option<String>,
+    tls_version: Option<rustls::ProtocolVersion>,
     in_transaction: bool,
 }
 
@@ -105,6 +107,7 @@ impl NextHopClient {
             buf: Vec::with_capacity(1024),
             capabilities: 0,
             tls_info: None,
+            tls_version: None,
             in_transaction: false,
         };
         let greeting = client
@@ -129,6 +132,10 @@ impl NextHopClient {
     /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, or None for plaintext.
     pub fn tls_info(&self) -> Option<&str> {
         self.tls_info.as_deref()
+    }
+
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.tls_version
     }
 
     pub fn supports_8bitmime(&self) -> bool {
@@ -199,6 +206,7 @@ impl NextHopClient {
             .map_err(|_| RelayError::Timeout(settings.command_timeout, "TLS handshake"))?
             .map_err(|e| RelayError::Tls(e.to_string()))?;
         let (_, session) = tls.get_ref();
+        self.tls_version = session.protocol_version();
         self.tls_info = Some(crate::smtp::tls::describe(
             session.protocol_version(),
             session.negotiated_cipher_suite(),

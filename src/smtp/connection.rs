@@ -162,7 +162,7 @@ impl Connection {
         &mut self,
         acceptor: &tokio_rustls::TlsAcceptor,
         wait: Duration,
-    ) -> Result<String, ConnectionError> {
+    ) -> Result<(String, Option<rustls::ProtocolVersion>), ConnectionError> {
         self.input.clear();
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(std::io::Error::other("STARTTLS inside TLS").into());
@@ -175,8 +175,9 @@ impl Connection {
             session.protocol_version(),
             session.negotiated_cipher_suite(),
         );
+        let version = session.protocol_version();
         self.stream = Stream::Tls(Box::new(tls));
-        Ok(info)
+        Ok((info, version))
     }
 
     pub fn is_tls(&self) -> bool {

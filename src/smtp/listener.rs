@@ -138,15 +138,21 @@ async fn run_session(gateway: Arc<Gateway>, mut stream: TcpStream, peer: SocketA
         return;
     };
     debug!(%client, %peer, "session start");
+    let active = gateway.metrics.track_session();
     let connection = Connection::new(stream, early);
     let end = Session::new(gateway.clone(), connection, client)
         .run()
         .await;
     debug!(%client, end = end.as_str(), "session end");
+    active.end(end);
 }
 
 async fn refuse(gateway: &Gateway, stream: TcpStream, client: SocketAddr) {
     let host = gateway.settings().config.smtp.hostname.clone();
+    gateway.metrics.session_started();
+    gateway
+        .metrics
+        .session_ended(crate::metrics::SessionResult::RefusedLimit);
     warn!(%client, "session limit reached; refused with 421");
     let mut connection = Connection::new(stream, Vec::new());
     connection.queue(&replies::too_many_sessions(&host));
