@@ -284,8 +284,8 @@ def cmd_summary(args):
             d = next((r for r in lat if r["mode"] == mode and r["path"] == "direct"), None)
             s = next((r for r in lat if r["mode"] == mode and r["path"] == "sealgate"), None)
             if d and s and d["count"] and s["count"]:
-                lines.append(f"\nAdded by sealgate ({mode}): p50 +{s['p50_ms'] - d['p50_ms']:.3f} ms,"
-                             f" p99 +{s['p99_ms'] - d['p99_ms']:.3f} ms")
+                lines.append(f"\nAdded by sealgate ({mode}): p50 {s['p50_ms'] - d['p50_ms']:+.3f} ms,"
+                             f" p99 {s['p99_ms'] - d['p99_ms']:+.3f} ms")
     mem = load(os.path.join(args.out, "memory.jsonl"))
     if mem:
         lines += ["", "Memory:", ""]
@@ -322,7 +322,7 @@ def main():
     p.add_argument("--p25m")
     p.add_argument("--p100k-count", type=int, default=500)
     p.add_argument("--p25m-count", type=int, default=20)
-    p.add_argument("--latency-count", type=int, default=2000)
+    p.add_argument("--latency-count", type=int, default=5000)
     p.add_argument("--idle-sessions", type=int, default=5000)
     p.add_argument("--big-sessions", type=int, default=50)
     p.add_argument("--pause", type=float, default=1.0)

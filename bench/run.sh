@@ -152,6 +152,8 @@ postconf -c "$PF/etc" -n >"$OUT/postfix-main.cf"
     echo "rustc: $(rustc --version)"
     echo "sealgate: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown) ${SEALGATE_BIN:+(binary $SEALGATE_BIN)}"
     echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "busiest processes before the run (other users of the machine):"
+    ps -eo pcpu,comm --sort=-pcpu | head -6 | sed 's/^/    /'
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt"
 
