@@ -1,57 +1,38 @@
 //! Policy: which protocol protects a recipient, and whether a message may go to it.
 //!
-//! (Interface fixed; the rules land with issue 4.)
+//! The session classifies every envelope recipient with the [`Registry`] at RCPT time. When at
+//! least one is protected, [`evaluate`] inspects the whole message against the rules of every
+//! protocol involved and returns a [`Decision`]; a refusal carries reason codes (a small fixed
+//! set, see [`ReasonCode`], used as metric labels and in the audit trail) and bilingual texts
+//! that tell staff how to fix the message. [`reject_reply`] turns that into the SMTP reply.
+//! Mail for ordinary recipients only is never inspected.
 
-use chrono::NaiveDate;
+mod identifiers;
+mod password;
+mod registry;
+mod rules;
+mod texts;
 
 use crate::audit::ArchiveFacts;
-use crate::config::{PolicyConfig, ProtocolConfig};
-use crate::envelope::{CanonicalAddress, MailboxPattern};
+use crate::envelope::CanonicalAddress;
 
-/// The protocols of the configuration, ready to answer "who protects this recipient?".
-#[derive(Debug, Clone)]
-pub struct Registry {
-    protocols: Vec<(ProtocolConfig, Vec<MailboxPattern>)>,
-    policy: PolicyConfig,
-}
-
-impl Registry {
-    pub fn new(protocols: &[ProtocolConfig], policy: &PolicyConfig) -> Registry {
-        let protocols = protocols
-            .iter()
-            .map(|p| {
-                let patterns = p
-                    .mailboxes
-                    .iter()
-                    .filter_map(|m| MailboxPattern::parse(m).ok())
-                    .collect();
-                (p.clone(), patterns)
-            })
-            .collect();
-        Registry {
-            protocols,
-            policy: policy.clone(),
-        }
-    }
-
-    /// The protocol whose mailboxes include `address`, in force or not.
-    pub fn protocol_for(&self, address: &CanonicalAddress) -> Option<&ProtocolConfig> {
-        self.protocols
-            .iter()
-            .find(|(_, pats)| pats.iter().any(|p| p.matches(address)))
-            .map(|(p, _)| p)
-    }
-
-    pub fn policy(&self) -> &PolicyConfig {
-        &self.policy
-    }
-}
+pub use identifiers::{iban_checksum_ok, is_national_number, Identifier};
+pub use password::{MAX_CANDIDATES, MAX_TRIED_KDF_CYCLES_POWER, MAX_TRIES, TIME_BUDGET};
+pub use registry::{in_force, Registry};
+pub use rules::evaluate;
+pub use texts::default_text;
 
 /// One envelope recipient as policy sees it.
 #[derive(Debug, Clone)]
 pub struct PolicyRecipient {
     pub address: CanonicalAddress,
+    /// Id of the protocol protecting this address; None for an ordinary recipient.
     pub protocol: Option<String>,
+}
+
+/// True when a message to these recipients must be inspected.
+pub fn needs_inspection(recipients: &[PolicyRecipient]) -> bool {
+    recipients.iter().any(|r| r.protocol.is_some())
 }
 
 /// A reason for refusal: a stable code (for metrics, audit, `--json`) and the bilingual text.
@@ -59,6 +40,73 @@ pub struct PolicyRecipient {
 pub struct Reason {
     pub code: String,
     pub text: String,
+}
+
+/// The fixed set of reason codes. Metrics use them as label values: add to it with care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReasonCode {
+    NoArchive,
+    NotSevenZ,
+    ArchiveCorrupt,
+    ArchiveNotEncrypted,
+    ArchivePartiallyEncrypted,
+    HeaderNotEncrypted,
+    WeakKeyDerivation,
+    OtherAttachment,
+    Tnef,
+    UnjudgeableCryptoBlob,
+    IdentifierInText,
+    PasswordInMessage,
+    UnrelatedRecipient,
+    ProtocolNotInForce,
+    MimeUnparseable,
+    MimeTooComplex,
+}
+
+impl ReasonCode {
+    pub const ALL: [ReasonCode; 16] = [
+        ReasonCode::NoArchive,
+        ReasonCode::NotSevenZ,
+        ReasonCode::ArchiveCorrupt,
+        ReasonCode::ArchiveNotEncrypted,
+        ReasonCode::ArchivePartiallyEncrypted,
+        ReasonCode::HeaderNotEncrypted,
+        ReasonCode::WeakKeyDerivation,
+        ReasonCode::OtherAttachment,
+        ReasonCode::Tnef,
+        ReasonCode::UnjudgeableCryptoBlob,
+        ReasonCode::IdentifierInText,
+        ReasonCode::PasswordInMessage,
+        ReasonCode::UnrelatedRecipient,
+        ReasonCode::ProtocolNotInForce,
+        ReasonCode::MimeUnparseable,
+        ReasonCode::MimeTooComplex,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::NoArchive => "no_archive",
+            ReasonCode::NotSevenZ => "not_7z",
+            ReasonCode::ArchiveCorrupt => "archive_corrupt",
+            ReasonCode::ArchiveNotEncrypted => "archive_not_encrypted",
+            ReasonCode::ArchivePartiallyEncrypted => "archive_partially_encrypted",
+            ReasonCode::HeaderNotEncrypted => "header_not_encrypted",
+            ReasonCode::WeakKeyDerivation => "weak_key_derivation",
+            ReasonCode::OtherAttachment => "other_attachment",
+            ReasonCode::Tnef => "tnef",
+            ReasonCode::UnjudgeableCryptoBlob => "unjudgeable_crypto_blob",
+            ReasonCode::IdentifierInText => "identifier_in_text",
+            ReasonCode::PasswordInMessage => "password_in_message",
+            ReasonCode::UnrelatedRecipient => "unrelated_recipient",
+            ReasonCode::ProtocolNotInForce => "protocol_not_in_force",
+            ReasonCode::MimeUnparseable => "mime_unparseable",
+            ReasonCode::MimeTooComplex => "mime_too_complex",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<ReasonCode> {
+        ReasonCode::ALL.into_iter().find(|c| c.as_str() == code)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -77,31 +125,43 @@ pub struct Decision {
     pub message_id: Option<String>,
 }
 
-/// Decides on a message for which at least one recipient is protected. CPU-bound: call it off
-/// the async runtime.
-pub fn evaluate(
-    _registry: &Registry,
-    _recipients: &[PolicyRecipient],
-    _message: &[u8],
-    _today: NaiveDate,
-) -> Decision {
-    Decision {
-        verdict: Verdict::Reject,
-        reasons: vec![Reason {
-            code: "not_built".into(),
-            text: "policy not built yet".into(),
-        }],
-        archives: vec![],
-        message_id: None,
+impl Decision {
+    /// The decision for mail that needs no inspection.
+    pub fn pass_uninspected() -> Decision {
+        Decision {
+            verdict: Verdict::Pass,
+            reasons: Vec::new(),
+            archives: Vec::new(),
+            message_id: None,
+        }
     }
 }
 
-/// The SMTP reply for a rejected message: code, enhanced status, and the text lines.
-pub fn reject_reply(decision: &Decision, _policy: &PolicyConfig) -> (u16, [u8; 3], Vec<String>) {
-    let lines = decision
-        .reasons
-        .iter()
-        .map(|r| format!("{}: {}", r.code, r.text))
-        .collect();
-    (550, [5, 7, 1], lines)
+/// Longest reply line (text only; the session adds "550-5.7.1 ").
+pub const MAX_REPLY_LINE: usize = 300;
+
+/// The SMTP reply for a refusal: code, enhanced status code and plain ASCII text lines (no
+/// code prefix), for a multi-line `550-5.7.1 ...` reply. 5.6.0 when only the MIME structure
+/// is at fault, 5.7.1 otherwise. For a pass: `250 2.0.0` (the session normally relays instead).
+pub fn reject_reply(decision: &Decision) -> (u16, [u8; 3], Vec<String>) {
+    if decision.verdict == Verdict::Pass {
+        return (250, [2, 0, 0], vec!["Ok".into()]);
+    }
+    let mime_only = !decision.reasons.is_empty()
+        && decision
+            .reasons
+            .iter()
+            .all(|r| r.code == "mime_unparseable" || r.code == "mime_too_complex");
+    let enhanced = if mime_only { [5, 6, 0] } else { [5, 7, 1] };
+    let codes: Vec<&str> = decision.reasons.iter().map(|r| r.code.as_str()).collect();
+    let mut lines = vec![format!(
+        "Bericht geweigerd / Message refused (sealgate: {})",
+        codes.join(", ")
+    )];
+    for reason in &decision.reasons {
+        for line in reason.text.lines() {
+            lines.extend(texts::wrap(&texts::ascii_line(line), MAX_REPLY_LINE));
+        }
+    }
+    (550, enhanced, lines)
 }

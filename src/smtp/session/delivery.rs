@@ -140,7 +140,7 @@ impl Session {
                     self.gateway.metrics.rejection(&reason.code);
                 }
                 let (code, status, lines) =
-                    policy::reject_reply(decision, &self.settings.config.policy);
+                    policy::reject_reply(decision);
                 let reply = Reply::multiline(
                     code,
                     Status(status[0], status[1].into(), status[2].into()),

@@ -1,0 +1,82 @@
+//! The registry: which protocol protects an envelope recipient, and whether it is in force.
+//!
+//! Matching happens on the canonical address only (see `envelope`), so every spelling that
+//! reaches the same mailbox (case, `+tag`, quotes, IDN forms, trailing dot) finds its protocol.
+
+use chrono::NaiveDate;
+
+use crate::config::{PolicyConfig, ProtocolConfig};
+use crate::envelope::{canonical_domain, CanonicalAddress, MailboxPattern};
+
+use super::PolicyRecipient;
+
+/// The protocols of the configuration, ready to answer "who protects this recipient?".
+#[derive(Debug, Clone)]
+pub struct Registry {
+    protocols: Vec<(ProtocolConfig, Vec<MailboxPattern>)>,
+    policy: PolicyConfig,
+    own_domains: Vec<String>,
+}
+
+impl Registry {
+    /// Builds the registry. `Config::load` has validated the mailbox patterns; a pattern that
+    /// still does not parse is left out (it could match nothing anyway).
+    pub fn new(protocols: &[ProtocolConfig], policy: &PolicyConfig) -> Registry {
+        let protocols = protocols
+            .iter()
+            .map(|p| {
+                let patterns = p
+                    .mailboxes
+                    .iter()
+                    .filter_map(|m| MailboxPattern::parse(m).ok())
+                    .collect();
+                (p.clone(), patterns)
+            })
+            .collect();
+        let own_domains = policy
+            .own_domains
+            .iter()
+            .filter_map(|d| canonical_domain(d.trim().trim_start_matches('@')).ok())
+            .collect();
+        Registry {
+            protocols,
+            policy: policy.clone(),
+            own_domains,
+        }
+    }
+
+    /// The protocol whose mailboxes include `address`, in force or not. The first listed wins.
+    pub fn protocol_for(&self, address: &CanonicalAddress) -> Option<&ProtocolConfig> {
+        self.protocols
+            .iter()
+            .find(|(_, patterns)| patterns.iter().any(|p| p.matches(address)))
+            .map(|(p, _)| p)
+    }
+
+    /// The protocol with this id.
+    pub fn protocol(&self, id: &str) -> Option<&ProtocolConfig> {
+        self.protocols.iter().map(|(p, _)| p).find(|p| p.id == id)
+    }
+
+    /// The recipient as policy sees it: its address and the id of the protocol protecting it.
+    pub fn classify(&self, address: &CanonicalAddress) -> PolicyRecipient {
+        PolicyRecipient {
+            address: address.clone(),
+            protocol: self.protocol_for(address).map(|p| p.id.clone()),
+        }
+    }
+
+    /// True when the address is in one of `policy.own_domains` (exact domain match).
+    pub fn is_own_domain(&self, address: &CanonicalAddress) -> bool {
+        self.own_domains.iter().any(|d| *d == address.domain)
+    }
+
+    pub fn policy(&self) -> &PolicyConfig {
+        &self.policy
+    }
+}
+
+/// True when `today` lies in `[in_force_from, in_force_until]` (both days included).
+pub fn in_force(protocol: &ProtocolConfig, today: NaiveDate) -> bool {
+    today >= protocol.in_force_from && protocol.in_force_until.is_none_or(|until| today <= until)
+}

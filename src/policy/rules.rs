@@ -1,0 +1,346 @@
+//! The rules of a protocol applied to one message. Every rule that fails adds its reason, so
+//! staff can fix everything at once; a message passes only when no rule fails.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+
+use crate::audit::ArchiveFacts;
+use crate::config::{ProtocolConfig, Rules};
+use crate::inspect::{self, Inspection, LeafKind};
+use crate::sevenz::{self, ArchiveVerdict, VerdictKind};
+
+use super::texts::{self, Context};
+use super::{
+    identifiers, password, registry, Decision, PolicyRecipient, Reason, ReasonCode, Registry,
+    Verdict,
+};
+
+/// Reasons found so far, with a detail for the text of each.
+#[derive(Default)]
+struct Findings(BTreeMap<ReasonCode, String>);
+
+impl Findings {
+    fn add(&mut self, code: ReasonCode) {
+        self.0.entry(code).or_default();
+    }
+
+    fn add_detail(&mut self, code: ReasonCode, detail: &str) {
+        let entry = self.0.entry(code).or_default();
+        if entry.is_empty() {
+            *entry = detail.to_string();
+        }
+    }
+}
+
+/// One archive of the message and what its structure says.
+struct Archive<'a> {
+    bytes: &'a [u8],
+    verdict: ArchiveVerdict,
+}
+
+/// Decides on a message for which at least one recipient is protected. CPU-bound (archive
+/// parsing, password tries, all bounded): call it off the async runtime.
+pub fn evaluate(
+    registry: &Registry,
+    recipients: &[PolicyRecipient],
+    message: &[u8],
+    today: NaiveDate,
+) -> Decision {
+    if !super::needs_inspection(recipients) {
+        return Decision::pass_uninspected();
+    }
+    let mut findings = Findings::default();
+    let protocols = involved_protocols(registry, recipients, &mut findings);
+    let mut unrelated = Vec::new();
+    for protocol in &protocols {
+        if !registry::in_force(protocol, today) {
+            findings.add(ReasonCode::ProtocolNotInForce);
+        }
+        if !protocol.rules.allow_unrelated_recipients {
+            unrelated.extend(unrelated_recipients(registry, recipients, &protocol.id));
+        }
+    }
+    unrelated.sort();
+    unrelated.dedup();
+    if !unrelated.is_empty() {
+        findings.add(ReasonCode::UnrelatedRecipient);
+    }
+
+    let limits = strictest_limits(&protocols);
+    let mut archives_facts = Vec::new();
+    let mut message_id = None;
+    match inspect::inspect(message, &limits) {
+        Err(inspect::InspectError::Unparseable(detail)) => {
+            findings.add_detail(ReasonCode::MimeUnparseable, &detail)
+        }
+        Err(inspect::InspectError::TooComplex(detail)) => {
+            findings.add_detail(ReasonCode::MimeTooComplex, &detail)
+        }
+        Ok(inspection) => {
+            message_id = inspection.message_id.clone();
+            let archives = judge_archives(&inspection);
+            archives_facts = archives.iter().map(facts).collect();
+            for protocol in &protocols {
+                check_content(&protocol.rules, &inspection, &archives, &mut findings);
+            }
+            if protocols.iter().any(|p| p.rules.forbid_password_in_message)
+                && password_in_message(&inspection, &archives)
+            {
+                findings.add(ReasonCode::PasswordInMessage);
+            }
+        }
+    }
+
+    let context = Context {
+        protocol: protocols
+            .iter()
+            .map(|p| p.title.as_str())
+            .collect::<Vec<_>>()
+            .join(" / "),
+        recipients: unrelated.join(", "),
+        min_kdf_cycles_power: protocols
+            .iter()
+            .map(|p| p.rules.min_kdf_cycles_power)
+            .max()
+            .unwrap_or(0),
+        detail: String::new(),
+    };
+    let overrides = &registry.policy().reject_texts;
+    let reasons: Vec<Reason> = findings
+        .0
+        .iter()
+        .map(|(&code, detail)| Reason {
+            code: code.as_str().to_string(),
+            text: texts::render(
+                code,
+                overrides,
+                &Context {
+                    detail: detail.clone(),
+                    ..context.clone()
+                },
+            ),
+        })
+        .collect();
+    Decision {
+        verdict: if reasons.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Reject
+        },
+        reasons,
+        archives: archives_facts,
+        message_id,
+    }
+}
+
+/// The protocols of the protected recipients, each once. A protocol id the registry no longer
+/// knows (configuration reloaded in between) is looked up again by address; failing that the
+/// recipient counts as protected by a protocol that is not in force.
+fn involved_protocols<'r>(
+    registry: &'r Registry,
+    recipients: &[PolicyRecipient],
+    findings: &mut Findings,
+) -> Vec<&'r ProtocolConfig> {
+    let mut protocols: Vec<&ProtocolConfig> = Vec::new();
+    for recipient in recipients {
+        let Some(id) = &recipient.protocol else {
+            continue;
+        };
+        let found = registry
+            .protocol(id)
+            .or_else(|| registry.protocol_for(&recipient.address));
+        match found {
+            Some(p) if !protocols.iter().any(|q| q.id == p.id) => protocols.push(p),
+            Some(_) => {}
+            None => findings.add(ReasonCode::ProtocolNotInForce),
+        }
+    }
+    protocols
+}
+
+/// Recipients neither protected by `protocol_id` nor in the organisation's own domains.
+fn unrelated_recipients(
+    registry: &Registry,
+    recipients: &[PolicyRecipient],
+    protocol_id: &str,
+) -> Vec<String> {
+    recipients
+        .iter()
+        .filter(|r| match &r.protocol {
+            Some(id) => id != protocol_id,
+            None => !registry.is_own_domain(&r.address),
+        })
+        .map(|r| r.address.to_string())
+        .collect()
+}
+
+fn strictest_limits(protocols: &[&ProtocolConfig]) -> inspect::Limits {
+    let defaults = Rules::default();
+    inspect::Limits {
+        max_nesting_depth: protocols
+            .iter()
+            .map(|p| p.rules.max_nesting_depth)
+            .min()
+            .unwrap_or(defaults.max_nesting_depth),
+        max_parts: protocols
+            .iter()
+            .map(|p| p.rules.max_parts)
+            .min()
+            .unwrap_or(defaults.max_parts),
+    }
+}
+
+fn judge_archives(inspection: &Inspection) -> Vec<Archive<'_>> {
+    inspection
+        .leaves
+        .iter()
+        .filter(|leaf| leaf.kind == LeafKind::Archive)
+        .map(|leaf| Archive {
+            bytes: &leaf.bytes,
+            verdict: sevenz::verdict(&leaf.bytes),
+        })
+        .collect()
+}
+
+fn facts(archive: &Archive<'_>) -> ArchiveFacts {
+    ArchiveFacts {
+        sha256: hex::encode(Sha256::digest(archive.bytes)),
+        size: archive.bytes.len() as u64,
+        verdict: archive.verdict.verdict.as_str().to_string(),
+        header_encrypted: archive.verdict.header_encrypted,
+        kdf_cycles_power: archive.verdict.kdf_cycles_power,
+        files: archive.verdict.files,
+    }
+}
+
+/// The rules on the parts of the message, for one protocol.
+fn check_content(
+    rules: &Rules,
+    inspection: &Inspection,
+    archives: &[Archive<'_>],
+    findings: &mut Findings,
+) {
+    let foreign = inspection.leaves.iter().find_map(|leaf| match leaf.kind {
+        LeafKind::ForeignArchive(format) => Some(format),
+        _ => None,
+    });
+    if archives.is_empty() {
+        match foreign {
+            Some(format) => findings.add_detail(ReasonCode::NotSevenZ, format),
+            None => findings.add(ReasonCode::NoArchive),
+        }
+    }
+    for archive in archives {
+        check_archive(rules, &archive.verdict, findings);
+    }
+    for leaf in &inspection.leaves {
+        let other = match leaf.kind {
+            LeafKind::Tnef => {
+                findings.add(ReasonCode::Tnef);
+                false
+            }
+            LeafKind::CryptoBlob => {
+                findings.add(ReasonCode::UnjudgeableCryptoBlob);
+                false
+            }
+            LeafKind::ForeignArchive(format) => {
+                if !rules.allow_other_attachments {
+                    findings.add_detail(ReasonCode::NotSevenZ, format);
+                }
+                false
+            }
+            LeafKind::Attachment => true,
+            LeafKind::NestedText => leaf.text.as_deref().is_some_and(|t| !t.trim().is_empty()),
+            LeafKind::Archive | LeafKind::Body => false,
+        };
+        if other && !rules.allow_other_attachments {
+            findings.add(ReasonCode::OtherAttachment);
+        }
+    }
+    if !inspection.crypto_containers.is_empty() {
+        findings.add(ReasonCode::UnjudgeableCryptoBlob);
+    }
+    if rules.forbid_identifiers && carries_identifier(inspection) {
+        findings.add(ReasonCode::IdentifierInText);
+    }
+}
+
+fn check_archive(rules: &Rules, verdict: &ArchiveVerdict, findings: &mut Findings) {
+    match verdict.verdict {
+        VerdictKind::Encrypted => {
+            if rules.require_header_encryption && verdict.header_encrypted != Some(true) {
+                findings.add(ReasonCode::HeaderNotEncrypted);
+            }
+            if key_derivation_too_weak(verdict.kdf_cycles_power, rules.min_kdf_cycles_power) {
+                findings.add(ReasonCode::WeakKeyDerivation);
+            }
+        }
+        VerdictKind::Unencrypted => findings.add(ReasonCode::ArchiveNotEncrypted),
+        VerdictKind::PartiallyEncrypted => findings.add(ReasonCode::ArchivePartiallyEncrypted),
+        VerdictKind::Corrupt => findings.add(ReasonCode::ArchiveCorrupt),
+        VerdictKind::NotSevenZ => findings.add_detail(ReasonCode::NotSevenZ, "unknown"),
+    }
+}
+
+/// 63 is 7zAES's marker for a raw key (no key derivation at all), not a large cycle count.
+pub(super) fn key_derivation_too_weak(kdf_cycles_power: Option<u8>, min: u8) -> bool {
+    if min == 0 {
+        return false;
+    }
+    match kdf_cycles_power {
+        Some(63) | None => true,
+        Some(power) => power < min,
+    }
+}
+
+/// Subjects, texts of every text part and every file name.
+fn carries_identifier(inspection: &Inspection) -> bool {
+    let texts = inspection.subjects.iter().map(String::as_str).chain(
+        inspection
+            .leaves
+            .iter()
+            .flat_map(|leaf| [leaf.text.as_deref(), leaf.filename.as_deref()])
+            .flatten(),
+    );
+    texts.into_iter().any(|t| identifiers::find(t).is_some())
+}
+
+fn password_in_message(inspection: &Inspection, archives: &[Archive<'_>]) -> bool {
+    let lockable: Vec<(&[u8], Option<u8>)> = archives
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.verdict.verdict,
+                VerdictKind::Encrypted | VerdictKind::PartiallyEncrypted
+            )
+        })
+        .map(|a| (a.bytes, a.verdict.kdf_cycles_power))
+        .collect();
+    if lockable.is_empty() {
+        return false;
+    }
+    let texts: Vec<&str> = inspection
+        .subjects
+        .iter()
+        .map(String::as_str)
+        .chain(inspection.leaves.iter().filter_map(|l| l.text.as_deref()))
+        .collect();
+    password::found_in_message(&lockable, &password::candidates(&texts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_key_is_no_key_derivation() {
+        assert!(key_derivation_too_weak(Some(63), 19));
+        assert!(key_derivation_too_weak(Some(18), 19));
+        assert!(key_derivation_too_weak(None, 19));
+        assert!(!key_derivation_too_weak(Some(19), 19));
+        assert!(!key_derivation_too_weak(Some(24), 19));
+        assert!(!key_derivation_too_weak(Some(63), 0));
+    }
+}
