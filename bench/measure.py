@@ -95,7 +95,8 @@ def run_once(args, work, path, port):
     """One timed run: start the generator, stop the clock when the sink counted all messages."""
     base = sink_count(args.sink_log)
     target = base + work["count"]
-    cpu0 = cpu_seconds(args.sealgate_pid) if path == "sealgate" else None
+    pid = {"sealgate": args.sealgate_pid, "sealgate-b": args.sealgate_b_pid}.get(path)
+    cpu0 = cpu_seconds(pid) if pid else None
     t0 = time.monotonic()
     proc = subprocess.Popen(generator(work, port), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -118,7 +119,7 @@ def run_once(args, work, path, port):
             break
         time.sleep(0.002)
     out, err = proc.communicate()
-    cpu1 = cpu_seconds(args.sealgate_pid) if path == "sealgate" else None
+    cpu1 = cpu_seconds(pid) if pid else None
     time.sleep(0.3)
     final = sink_count(args.sink_log) - base
     client = None
@@ -146,9 +147,11 @@ def run_once(args, work, path, port):
 def cmd_throughput(args):
     paths = [("direct", args.direct_port), ("sealgate", args.sealgate_port),
              ("postfix", args.postfix_port)]
+    if args.sealgate_b_port:
+        paths.insert(2, ("sealgate-b", args.sealgate_b_port))
     out = open(os.path.join(args.out, "throughput.jsonl"), "a")
     for rep in range(args.reps):
-        order = paths[rep % 3:] + paths[:rep % 3]
+        order = paths[rep % len(paths):] + paths[:rep % len(paths)]
         for work in workloads(args):
             for path, port in order:
                 r = run_once(args, work, path, port)
@@ -168,7 +171,10 @@ def cmd_throughput(args):
 def cmd_latency(args):
     out = open(os.path.join(args.out, "latency.jsonl"), "a")
     for reuse in (False, True):
-        for path, port in (("direct", args.direct_port), ("sealgate", args.sealgate_port)):
+        paths = [("direct", args.direct_port), ("sealgate", args.sealgate_port)]
+        if args.sealgate_b_port:
+            paths.append(("sealgate-b", args.sealgate_b_port))
+        for path, port in paths:
             cmd = [sys.executable, SMTPLOAD, "latency", "--port", str(port), "--count",
                    str(args.latency_count), "--size", "5120"]
             if reuse:
@@ -247,29 +253,36 @@ def fmt(v, digits=1):
 
 def cmd_summary(args):
     rows = load(os.path.join(args.out, "throughput.jsonl"))
-    lines = ["| workload | direct msg/s | sealgate msg/s | Postfix msg/s | sealgate/direct | "
-             "sealgate/Postfix | sealgate CPU ms/msg | runs ok |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    has_b = any(r["path"] == "sealgate-b" for r in rows)
+    paths = ["direct", "sealgate", "postfix"] + (["sealgate-b"] if has_b else [])
+    head = ("| workload | direct msg/s | sealgate msg/s | Postfix msg/s | sealgate/direct | "
+            "sealgate/Postfix | sealgate CPU ms/msg |")
+    rule = "|---|---:|---:|---:|---:|---:|---:|"
+    if has_b:
+        head += " sealgate-b msg/s | sealgate-b/direct | sealgate-b CPU ms/msg |"
+        rule += "---:|---:|---:|"
+    lines = [head + " runs ok |", rule + "---:|"]
     names = list(dict.fromkeys(r["workload"] for r in rows))
-    ratios = {}
     for name in names:
-        by = {p: [r for r in rows if r["workload"] == name and r["path"] == p]
-              for p in ("direct", "sealgate", "postfix")}
+        by = {p: [r for r in rows if r["workload"] == name and r["path"] == p] for p in paths}
         m = {p: med([r["msgs_per_s"] for r in rs if r["count_ok"]]) for p, rs in by.items()}
-        cpu = med([r.get("sealgate_cpu_ms_per_msg") for r in by["sealgate"] if r["count_ok"]])
+        cpu = {p: med([r.get("sealgate_cpu_ms_per_msg") for r in by[p] if r["count_ok"]])
+               for p in paths if p.startswith("sealgate")}
         ok = sum(r["count_ok"] for rs in by.values() for r in rs)
         total = sum(len(rs) for rs in by.values())
-        rd = m["sealgate"] / m["direct"] if m["sealgate"] and m["direct"] else None
-        rp = m["sealgate"] / m["postfix"] if m["sealgate"] and m["postfix"] else None
-        ratios[name] = (rd, rp)
-        lines.append(f"| {name} | {fmt(m['direct'])} | {fmt(m['sealgate'])} | "
-                     f"{fmt(m['postfix'])} | {fmt(rd, 2)} | {fmt(rp, 1)} | {fmt(cpu, 3)} | "
-                     f"{ok}/{total} |")
+        ratio = lambda a, b: m[a] / m[b] if m[a] and m[b] else None
+        line = (f"| {name} | {fmt(m['direct'])} | {fmt(m['sealgate'])} | {fmt(m['postfix'])} | "
+                f"{fmt(ratio('sealgate', 'direct'), 2)} | {fmt(ratio('sealgate', 'postfix'), 1)} | "
+                f"{fmt(cpu['sealgate'], 3)} |")
+        if has_b:
+            line += (f" {fmt(m['sealgate-b'])} | {fmt(ratio('sealgate-b', 'direct'), 2)} | "
+                     f"{fmt(cpu['sealgate-b'], 3)} |")
+        lines.append(line + f" {ok}/{total} |")
     lines.append("")
     lines.append("Per-run values (msg/s, in run order):")
     lines.append("")
     for name in names:
-        for p in ("direct", "sealgate", "postfix"):
+        for p in paths:
             vals = [str(r["msgs_per_s"]) if r["count_ok"] else f"FAIL({r['counted']})"
                     for r in rows if r["workload"] == name and r["path"] == p]
             lines.append(f"- {name}, {p}: {', '.join(vals)}")
@@ -282,10 +295,11 @@ def cmd_summary(args):
                          f"{fmt(r['p99_ms'], 3)} | {fmt(r['mean_ms'], 3)} | {r['failures']} |")
         for mode in dict.fromkeys(r["mode"] for r in lat):
             d = next((r for r in lat if r["mode"] == mode and r["path"] == "direct"), None)
-            s = next((r for r in lat if r["mode"] == mode and r["path"] == "sealgate"), None)
-            if d and s and d["count"] and s["count"]:
-                lines.append(f"\nAdded by sealgate ({mode}): p50 {s['p50_ms'] - d['p50_ms']:+.3f} ms,"
-                             f" p99 {s['p99_ms'] - d['p99_ms']:+.3f} ms")
+            for p in ("sealgate", "sealgate-b"):
+                s = next((r for r in lat if r["mode"] == mode and r["path"] == p), None)
+                if d and s and d["count"] and s["count"]:
+                    lines.append(f"\nAdded by {p} ({mode}): p50 {s['p50_ms'] - d['p50_ms']:+.3f} ms,"
+                                 f" p99 {s['p99_ms'] - d['p99_ms']:+.3f} ms")
     mem = load(os.path.join(args.out, "memory.jsonl"))
     if mem:
         lines += ["", "Memory:", ""]
@@ -314,6 +328,8 @@ def main():
     p.add_argument("--sealgate-port", type=int)
     p.add_argument("--postfix-port", type=int)
     p.add_argument("--sealgate-pid", type=int)
+    p.add_argument("--sealgate-b-port", type=int, help="a second sealgate build to compare")
+    p.add_argument("--sealgate-b-pid", type=int)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--small-count", type=int, default=2000)
     p.add_argument("--large-count", type=int, default=200)

@@ -9,7 +9,8 @@
 #   REPS=5 bench/run.sh                # more repetitions
 #   QUICK=1 bench/run.sh               # one short repetition, to check the set-up
 # Knobs: REPS, QUICK, PROTECTED=auto|1|0, PROFILE=auto|1|0, OUT (results dir), KEEP=1 (keep temp),
-#   SEALGATE_BIN (measure that binary, no build), ONLY=throughput|latency|memory (one part).
+#   SEALGATE_BIN (measure that binary, no build), SEALGATE_B_BIN (a second build measured in the
+#   same run, as path "sealgate-b"), ONLY=throughput|latency|memory|profile (one part).
 # Everything listens on 127.0.0.1 only; every process started here is stopped on exit.
 set -euo pipefail
 
@@ -119,6 +120,21 @@ SEALGATE_PID=$!
 PIDS+=("$SEALGATE_PID")
 wait_port "$SEALGATE_PORT" sealgate
 
+# An optional second build, measured alongside in the same run (A/B of a change):
+# SEALGATE_B_BIN=/path/to/other/sealgate. It gets its own port, metrics port and audit store.
+B_ARGS=()
+if [ -n "${SEALGATE_B_BIN:-}" ]; then
+    SEALGATE_B_PORT=$(free_port); METRICS_B_PORT=$(free_port)
+    sed -e "s|127.0.0.1:$SEALGATE_PORT|127.0.0.1:$SEALGATE_B_PORT|" \
+        -e "s|127.0.0.1:$METRICS_PORT|127.0.0.1:$METRICS_B_PORT|" \
+        -e "s|$TMP/audit.db|$TMP/audit-b.db|" "$TMP/sealgate.toml" >"$TMP/sealgate-b.toml"
+    log "sealgate-b ($SEALGATE_B_BIN) on 127.0.0.1:$SEALGATE_B_PORT"
+    "$SEALGATE_B_BIN" serve --config "$TMP/sealgate-b.toml" 2>"$TMP/sealgate-b.log" &
+    PIDS+=($!)
+    B_ARGS=(--sealgate-b-port "$SEALGATE_B_PORT" --sealgate-b-pid "$!")
+    wait_port "$SEALGATE_B_PORT" sealgate-b
+fi
+
 # ------------------------------------------------------------------ a private Postfix relay
 PF=$TMP/postfix
 mkdir -p "$PF/etc" "$PF/spool" "$PF/data"
@@ -153,7 +169,7 @@ postconf -c "$PF/etc" -n >"$OUT/postfix-main.cf"
     echo "sealgate: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown) ${SEALGATE_BIN:+(binary $SEALGATE_BIN)}"
     echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "busiest processes before the run (other users of the machine):"
-    ps -eo pcpu,comm --sort=-pcpu | head -6 | sed 's/^/    /'
+    top -b -n 2 -d 1 -o %CPU -w 120 | awk '/^top -/ {n++} n == 2' | sed -n '3p;8,13p' | sed 's/^/    /'
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt"
 
@@ -172,7 +188,8 @@ PROT_ARGS=()
 
 COMMON=(--out "$OUT" --sink-log "$TMP/sink.log" --direct-port "$SINK_PORT"
         --sealgate-port "$SEALGATE_PORT" --postfix-port "$POSTFIX_PORT" --sealgate-pid "$SEALGATE_PID"
-        --p100k "$TMP/protected-100k.eml" --p25m "$TMP/protected-25m.eml" "${PROT_ARGS[@]}")
+        --p100k "$TMP/protected-100k.eml" --p25m "$TMP/protected-25m.eml" "${PROT_ARGS[@]}"
+        "${B_ARGS[@]}")
 if [ "$QUICK" = 1 ]; then
     COMMON+=(--small-count 300 --large-count 30 --p100k-count 50 --p25m-count 4
              --latency-count 200 --idle-sessions 1000 --big-sessions 10)
