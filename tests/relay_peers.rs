@@ -19,8 +19,14 @@ fn swaks_data_file_reaches_the_sink_byte_exact() {
     std::fs::write(&file, &message).unwrap();
     let server = format!("127.0.0.1:{}", sink.port());
     let run = swaks(&[
-        "--server", &server, "--from", "a@agency.test", "--to", "b@example.org",
-        "--data", &format!("@{}", file.display()),
+        "--server",
+        &server,
+        "--from",
+        "a@agency.test",
+        "--to",
+        "b@example.org",
+        "--data",
+        &format!("@{}", file.display()),
     ]);
     run.assert_ok();
     let stored = sink.wait_for(1, ARRIVAL);
@@ -44,8 +50,12 @@ fn sink_misbehaves_as_asked() {
         .start();
     let server = format!("127.0.0.1:{}", sink.port());
     let run = swaks(&[
-        "--server", &server, "--from", "a@agency.test",
-        "--to", "busy@example.org,gone@example.org,ok@example.org",
+        "--server",
+        &server,
+        "--from",
+        "a@agency.test",
+        "--to",
+        "busy@example.org,gone@example.org,ok@example.org",
     ]);
     assert!(run.has_reply("450 4.2.1"), "{}", run.transcript);
     assert!(run.has_reply("550 5.1.1"), "{}", run.transcript);
@@ -61,8 +71,14 @@ fn postfix_relays_to_the_sink() {
     let sink = Sink::start();
     let postfix = PrivatePostfix::start(sink.port());
     let run = swaks(&[
-        "--server", &postfix.server(), "--from", "staff@agency.test", "--to", "someone@example.org",
-        "--header", "Subject: via postfix",
+        "--server",
+        &postfix.server(),
+        "--from",
+        "staff@agency.test",
+        "--to",
+        "someone@example.org",
+        "--header",
+        "Subject: via postfix",
     ]);
     run.assert_ok();
     let stored = sink.wait_for(1, ARRIVAL);

@@ -63,7 +63,8 @@ fn skip_or_panic(why: &str) -> bool {
 
 /// The peers every relay test needs: the sink's Python module and swaks.
 pub fn require_peers() -> bool {
-    require_python_module("aiosmtpd", "aiosmtpd") && require_tool("swaks", "the Debian package swaks")
+    require_python_module("aiosmtpd", "aiosmtpd")
+        && require_tool("swaks", "the Debian package swaks")
 }
 
 /// A port nobody listens on right now.
@@ -102,7 +103,10 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
         }
         TcpStream::connect(("127.0.0.1", port)).ok()
     });
-    assert!(up.is_some(), "{what} did not listen on {port} within {STARTUP:?}");
+    assert!(
+        up.is_some(),
+        "{what} did not listen on {port} within {STARTUP:?}"
+    );
 }
 
 fn stop_child(child: &mut Child) {
@@ -206,7 +210,9 @@ impl Sink {
             .arg("--port")
             .arg(options.port.unwrap_or(0).to_string());
         for (address, reply) in &options.rcpt_replies {
-            command.arg("--rcpt-reply").arg(format!("{address}={reply}"));
+            command
+                .arg("--rcpt-reply")
+                .arg(format!("{address}={reply}"));
         }
         if let Some(reply) = &options.data_reply {
             command.arg("--data-reply").arg(reply);
@@ -218,7 +224,11 @@ impl Sink {
             command.arg("--stall-data").arg(seconds.to_string());
         }
         if let Some((cert, key)) = &options.tls {
-            command.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            command
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
         }
         let log = dir.path().join("sink.log");
         let mut child = command
@@ -253,7 +263,11 @@ impl Sink {
                 mail_from: meta["mail_from"].as_str().unwrap_or_default().to_string(),
                 rcpt_tos: meta["rcpt_tos"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             });
         }
@@ -388,7 +402,11 @@ impl Gateway {
         let mut config = config.clone();
         config
             .set("smtp", "listen", &format!("[\"127.0.0.1:{port}\"]"))
-            .set("metrics", "listen", &format!("\"127.0.0.1:{metrics_port}\""))
+            .set(
+                "metrics",
+                "listen",
+                &format!("\"127.0.0.1:{metrics_port}\""),
+            )
             .set(
                 "audit",
                 "store",
@@ -509,25 +527,30 @@ impl SwaksRun {
             .collect()
     }
 
+    /// The server's reply to the end of data: the first reply line after the 354.
+    pub fn data_reply(&self) -> Option<String> {
+        let lines = self.server_lines();
+        let start = lines.iter().position(|l| l.starts_with("354"))?;
+        lines.get(start + 1).cloned()
+    }
+
     /// Whether some server reply line starts with `prefix` (e.g. "451 4.4.1").
     pub fn has_reply(&self, prefix: &str) -> bool {
         self.server_lines().iter().any(|l| l.starts_with(prefix))
     }
 }
 
-/// Runs swaks with `args` (no timeout of its own beyond swaks' `--timeout`).
+/// Runs swaks with `args`; stderr goes into stdout so the transcript keeps its order.
 pub fn swaks(args: &[&str]) -> SwaksRun {
-    let output = Command::new("swaks")
-        .args(["--timeout", "60"])
+    let output = Command::new("sh")
+        .args(["-c", "exec swaks --timeout 60 \"$@\" 2>&1", "swaks"])
         .args(args)
         .stdin(Stdio::null())
         .output()
         .expect("run swaks");
-    let mut transcript = String::from_utf8_lossy(&output.stdout).into_owned();
-    transcript.push_str(&String::from_utf8_lossy(&output.stderr));
     SwaksRun {
         status: output.status,
-        transcript,
+        transcript: String::from_utf8_lossy(&output.stdout).into_owned(),
     }
 }
 
@@ -617,7 +640,9 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let output = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
         .args(["-subj", "/CN=sealgate.test"])
         .args(["-addext", "subjectAltName=DNS:sealgate.test"])
         .arg("-keyout")

@@ -88,9 +88,13 @@ impl PrivatePostfix {
             .arg("-c")
             .arg(&config)
             .args(["-MX", "smtp/inet"]));
-        run(Command::new("postconf").arg("-c").arg(&config).arg("-M").arg(format!(
-            "127.0.0.1:{port}/inet = 127.0.0.1:{port} inet n - n - - smtpd"
-        )));
+        run(Command::new("postconf")
+            .arg("-c")
+            .arg(&config)
+            .arg("-M")
+            .arg(format!(
+                "127.0.0.1:{port}/inet = 127.0.0.1:{port} inet n - n - - smtpd"
+            )));
         run(Command::new("postfix").arg("-c").arg(&config).arg("start"));
         let up = wait_until(super::STARTUP, || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()

@@ -163,14 +163,13 @@ impl Client {
     /// TLS handshake on this connection (after the server's 220 to STARTTLS). Bytes received
     /// before the handshake are dropped, as a correct client does.
     pub fn start_tls(self) -> Client {
-        let config = ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-        .with_no_client_auth();
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+                .with_no_client_auth();
         let name = ServerName::try_from("sealgate.test").unwrap();
         let connection = ClientConnection::new(Arc::new(config), name).unwrap();
         let mut tls = StreamOwned::new(connection, self.tcp.try_clone().unwrap());
