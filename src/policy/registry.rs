@@ -68,7 +68,7 @@ impl Registry {
 
     /// True when the address is in one of `policy.own_domains` (exact domain match).
     pub fn is_own_domain(&self, address: &CanonicalAddress) -> bool {
-        self.own_domains.iter().any(|d| *d == address.domain)
+        self.own_domains.contains(&address.domain)
     }
 
     pub fn policy(&self) -> &PolicyConfig {
