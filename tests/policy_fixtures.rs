@@ -263,3 +263,42 @@ fn the_default_texts_tell_how_to_make_a_good_archive() {
         assert!(text.contains(needle), "{needle} missing in {text}");
     }
 }
+
+#[test]
+fn truncated_and_mangled_messages_never_panic() {
+    // The relaxed protocol skips the password tries, which keeps this fast; every other path
+    // (MIME walk, archive verdict, identifiers) runs on each variant.
+    let registry = registry();
+    let date = NaiveDate::from_ymd_opt(2025, 6, 2).unwrap();
+    let rcpt = ["team@relaxed.example".to_string()];
+    let mut files: Vec<_> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    let mut variants = 0;
+    for path in files {
+        let message = std::fs::read(&path).unwrap();
+        let step = message.len() / 30 + 1;
+        for cut in (0..message.len()).step_by(step) {
+            let decision = decide(&registry, &rcpt, &message[..cut], date);
+            assert_eq!(
+                decision.verdict == Verdict::Pass,
+                decision.reasons.is_empty()
+            );
+            if cut == 0 {
+                assert_eq!(codes(&decision), ["mime_unparseable"], "empty message");
+            }
+            let mut mangled = message.clone();
+            mangled[cut] ^= 0x5A;
+            let decision = decide(&registry, &rcpt, &mangled, date);
+            assert_eq!(
+                decision.verdict == Verdict::Pass,
+                decision.reasons.is_empty()
+            );
+            variants += 2;
+        }
+    }
+    assert!(variants > 500, "{variants}");
+}
