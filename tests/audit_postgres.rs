@@ -39,7 +39,10 @@ async fn two_gateways_writing_at_once_build_one_verifiable_chain() {
         "SELECT instance || '=' || count(*) FROM audit_entries GROUP BY instance ORDER BY instance",
     );
     assert_eq!(writers, "gw1=200\ngw2=200");
-    assert_eq!(pg.psql("audit", "SELECT max(version) FROM schema_version"), "1");
+    assert_eq!(
+        pg.psql("audit", "SELECT max(version) FROM schema_version"),
+        "1"
+    );
 }
 
 /// t1 relayed, t2 refused, t3 incomplete: entries 1..5.
@@ -130,7 +133,11 @@ async fn a_server_that_is_down_is_a_clear_error_and_comes_back() {
     let err = store.record_outcome("t1", &relayed(&t1)).await.unwrap_err();
     assert!(err.to_string().contains("PostgreSQL"), "{err}");
     assert!(store.check_writable().await.is_err());
-    let err = AuditStore::open(&url, "gw2").await.err().unwrap().to_string();
+    let err = AuditStore::open(&url, "gw2")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
 
     pg.pg_ctl_start();
@@ -148,7 +155,11 @@ async fn the_password_never_appears_in_errors() {
         l.local_addr().unwrap().port()
     };
     let url = format!("postgres://gw:Secr3tPassw0rd@127.0.0.1:{port}/audit");
-    let err = AuditStore::open(&url, "gw1").await.err().unwrap().to_string();
+    let err = AuditStore::open(&url, "gw1")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("cannot connect"), "{err}");
     assert!(!err.contains("Secr3tPassw0rd"), "{err}");
 }

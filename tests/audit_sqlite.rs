@@ -212,7 +212,9 @@ async fn pruning_keeps_the_rest_of_the_chain_verifiable() {
     assert!(store.verify().await.unwrap().verifies());
 
     // A second prune that removes the first checkpoint as well still verifies.
-    let summary = store.prune_before(chrono::Utc::now() + chrono::Duration::days(1)).await;
+    let summary = store
+        .prune_before(chrono::Utc::now() + chrono::Duration::days(1))
+        .await;
     assert_eq!(summary.unwrap().pruned, 4);
     let chain = store.verify().await.unwrap();
     assert!(chain.verifies(), "{:?}", chain.broken);
@@ -249,7 +251,10 @@ async fn a_store_that_cannot_be_written_is_a_clear_error() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("no-such-dir") && err.contains("create it"), "{err}");
+    assert!(
+        err.contains("no-such-dir") && err.contains("create it"),
+        "{err}"
+    );
     assert!(
         !dir.path().join("no-such-dir").exists(),
         "parent directories are never created"

@@ -199,7 +199,14 @@ impl PgCluster {
     /// Runs SQL with psql and returns its unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
             .args(["-d", db, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .unwrap();
