@@ -146,7 +146,7 @@ pub struct PruneSummary {
 
 enum Backend {
     Sqlite(sqlite::SqliteLedger),
-    Postgres(postgres::PgLedger),
+    Postgres(Box<postgres::PgLedger>),
 }
 
 /// The store behind `audit.store`. Cheap to share behind an `Arc`; every method is async and
@@ -187,7 +187,9 @@ impl AuditStore {
                     .map_err(fail)?,
             )
         } else if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-            Backend::Postgres(postgres::PgLedger::open(spec).await.map_err(fail)?)
+            Backend::Postgres(Box::new(
+                postgres::PgLedger::open(spec).await.map_err(fail)?,
+            ))
         } else {
             return Err(fail(
                 "unknown kind of store: write \"sqlite:PATH\" or \"postgres://user:password@host:port/database\" in audit.store".into(),
@@ -386,8 +388,21 @@ fn to_payload<T: Serialize>(value: &T, store: &str) -> Result<Value, AuditError>
     })
 }
 
-/// Masks the password of a `postgres://user:password@host` spec.
+/// Masks the password of a `postgres://user:password@host` spec, in the user part and in a
+/// `password=` parameter.
 pub fn redact(spec: &str) -> String {
+    let spec = match spec.find("password=") {
+        Some(start) => {
+            let value = start + "password=".len();
+            let end = spec[value..].find('&').map_or(spec.len(), |e| value + e);
+            format!("{}***{}", &spec[..value], &spec[end..])
+        }
+        None => spec.to_string(),
+    };
+    redact_userinfo(&spec)
+}
+
+fn redact_userinfo(spec: &str) -> String {
     let Some((scheme, rest)) = spec.split_once("://") else {
         return spec.to_string();
     };
@@ -414,5 +429,9 @@ mod tests {
             "postgres://gw@db/audit"
         );
         assert_eq!(super::redact("sqlite:/var/x.db"), "sqlite:/var/x.db");
+        assert_eq!(
+            super::redact("postgres://db/audit?user=gw&password=pw&sslmode=disable"),
+            "postgres://db/audit?user=gw&password=***&sslmode=disable"
+        );
     }
 }
