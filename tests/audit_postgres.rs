@@ -163,3 +163,25 @@ async fn the_password_never_appears_in_errors() {
     assert!(err.contains("cannot connect"), "{err}");
     assert!(!err.contains("Secr3tPassw0rd"), "{err}");
 }
+
+#[tokio::test]
+async fn a_gateway_role_without_update_or_delete_rights_can_record() {
+    let Some(pg) = PgCluster::start() else { return };
+    let owner_url = pg.database("audit");
+    let owner = AuditStore::open(&owner_url, "setup").await.unwrap();
+    drop(owner);
+    pg.psql(
+        "audit",
+        "CREATE ROLE gw LOGIN;
+         GRANT SELECT, INSERT ON audit_entries TO gw;
+         GRANT SELECT, UPDATE ON audit_chain_head TO gw;
+         GRANT SELECT ON schema_version TO gw;",
+    );
+    let url = format!("postgres://gw@127.0.0.1:{}/audit", pg.port);
+    let store = AuditStore::open(&url, "gw1").await.unwrap();
+    three_transfers(&store).await;
+    assert!(store.verify().await.unwrap().verifies());
+    let err = store.prune_before(chrono::Utc::now()).await.unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    assert!(store.verify().await.unwrap().verifies());
+}

@@ -289,8 +289,15 @@ async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        .await?;
+    // Checked first so that a role without CREATE rights can use a schema someone else made.
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?;
+    if !exists {
+        tx.batch_execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            .await?;
+    }
     let version: Option<i32> = tx
         .query_one("SELECT max(version) FROM schema_version", &[])
         .await?
