@@ -22,6 +22,7 @@
 //! The record types below have no field for them; keep it that way.
 
 pub mod chain;
+mod pg_tls;
 mod postgres;
 pub mod report;
 mod sqlite;

@@ -186,6 +186,33 @@ impl PgCluster {
         assert!(out.status.success(), "pg_ctl stop failed: {}", text(&out));
     }
 
+    /// The cluster's temp dir (owned by postgres when running as root).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Appends settings to postgresql.conf and restarts the server.
+    pub fn restart_with(&self, settings: &str) {
+        use std::io::Write;
+        let conf = self.data().join("postgresql.conf");
+        let mut file = std::fs::OpenOptions::new().append(true).open(conf).unwrap();
+        writeln!(file, "{settings}").unwrap();
+        self.pg_ctl_stop();
+        self.pg_ctl_start();
+    }
+
+    /// Gives `path` to user postgres (when running as root), e.g. a key file.
+    pub fn give(&self, path: &Path) {
+        if is_root() {
+            let status = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(path)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
     /// A new empty database, and the URL of it.
     pub fn database(&self, name: &str) -> String {
         self.psql("postgres", &format!("CREATE DATABASE {name}"));
