@@ -131,8 +131,14 @@ impl PgCluster {
             ],
         );
         assert!(out.status.success(), "initdb failed: {}", text(&out));
-        let port = free_port();
-        let cluster = PgCluster { dir, port };
+        let mut cluster = PgCluster { dir, port: 0 };
+        // Another process may take the free port before the server binds it: try a few.
+        for _ in 0..3 {
+            cluster.port = free_port();
+            if cluster.try_start().is_ok() {
+                return Some(cluster);
+            }
+        }
         cluster.pg_ctl_start();
         Some(cluster)
     }
@@ -142,6 +148,12 @@ impl PgCluster {
     }
 
     pub fn pg_ctl_start(&self) {
+        if let Err(e) = self.try_start() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_start(&self) -> Result<(), String> {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
@@ -163,12 +175,14 @@ impl PgCluster {
                 "start",
             ],
         );
-        assert!(
-            out.status.success(),
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "pg_ctl start failed: {}\n{}",
             text(&out),
             std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        ))
     }
 
     pub fn pg_ctl_stop(&self) {
