@@ -364,3 +364,17 @@ async fn queries_filter_by_time_and_protocol() {
         .collect();
     assert_eq!(ids, ["old"]);
 }
+
+#[tokio::test]
+async fn a_head_set_back_is_found() {
+    let f = fixture();
+    let store = AuditStore::open(&f.spec, "gw1").await.unwrap();
+    three_transfers(&store).await;
+    raw(
+        &f.path,
+        "UPDATE audit_chain_head SET seq = 3, hash = (SELECT hash FROM audit_entries WHERE seq = 3)",
+    );
+    let broken = store.verify().await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 4, "{broken}");
+    assert!(broken.problem.contains("beyond the chain head"), "{broken}");
+}

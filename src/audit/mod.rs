@@ -266,7 +266,35 @@ impl AuditStore {
             after = last.seq;
             batch.iter().for_each(|e| walker.feed(e));
         }
-        Ok(walker.finish())
+        let mut report = walker.finish();
+        if report.broken.is_none() {
+            report.broken = self.entry_beyond_head().await?;
+        }
+        Ok(report)
+    }
+
+    /// An entry past the head row means the head was set back: appends would collide with it.
+    /// The head is read after the entry, so an append committed meanwhile is not mistaken.
+    async fn entry_beyond_head(&self) -> Result<Option<BrokenEntry>, AuditError> {
+        let head = self.head().await?;
+        let Some(entry) = self
+            .entries_after(head.seq, u64::MAX)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let head = self.head().await?;
+        Ok((entry.seq > head.seq).then(|| BrokenEntry {
+            seq: entry.seq,
+            kind: entry.kind,
+            transfer_id: entry.transfer_id,
+            problem: format!(
+                "it lies beyond the chain head, which records entry {} (head edited)",
+                head.seq
+            ),
+        }))
     }
 
     async fn head(&self) -> Result<chain::Head, AuditError> {

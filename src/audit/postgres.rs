@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Row};
 
 use super::chain::{self, Head, LedgerEntry, NewEntry};
