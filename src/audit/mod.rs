@@ -448,6 +448,12 @@ fn redact_userinfo(spec: &str) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_store_can_be_shared_between_tasks() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<super::AuditStore>();
+    }
+
+    #[test]
     fn redact_masks_only_the_password() {
         assert_eq!(
             super::redact("postgres://gw:s3cr@t@db:5432/audit"),
