@@ -263,9 +263,28 @@ fn check_path(path: &Path, create: bool) -> Result<(), String> {
             path.display()
         )),
         Ok(_) => Ok(()),
-        Err(_) if create => Ok(()),
+        Err(_) if create => create_private(path),
         Err(e) => Err(format!(
             "{} cannot be read ({e}); is the path right?",
+            path.display()
+        )),
+    }
+}
+
+/// The records name people (sender and recipient addresses): readable by the gateway's user
+/// only. SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!(
+            "cannot create {} ({e}); give the gateway's user write access to the directory",
             path.display()
         )),
     }
