@@ -526,3 +526,36 @@ fn a_full_memory_budget_gets_452_4_3_1_and_frees_up_again() {
     other.reply().unwrap().assert(250, "");
     assert_eq!(sink.wait_for(2, ARRIVAL).len(), 2);
 }
+
+#[test]
+fn sigterm_lets_a_transaction_in_flight_finish_and_turns_idle_sessions_away() {
+    if !require_peers() {
+        return;
+    }
+    let sink = Sink::start();
+    let mut gateway = gateway_with(&sink, &[("timeouts", "shutdown_grace_seconds", "20")]);
+    let (mut busy, _) = Client::ehlo(gateway.port());
+    envelope(&mut busy, TO);
+    busy.command("DATA").assert(354, "");
+    busy.send(b"Subject: in flight\r\n\r\nfirst half\r\n");
+    let (mut idle, _) = Client::ehlo(gateway.port());
+
+    gateway.sigterm();
+    idle.reply()
+        .expect("421 to the idle session")
+        .assert(421, "4.3.2");
+    busy.send(b"second half\r\n.\r\n");
+    busy.reply().unwrap().assert(250, "");
+    let stored = sink.wait_for(1, ARRIVAL);
+    assert_relayed_exactly(
+        b"Subject: in flight\r\n\r\nfirst half\r\nsecond half\r\n",
+        &stored[0].bytes,
+    );
+    drop(busy);
+    let status = gateway.wait_exit(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "gateway did not exit cleanly: {status:?}"
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", gateway.port())).is_err());
+}
