@@ -1,10 +1,36 @@
 //! The audit trail: metadata of every transfer that involves a protected mailbox, never its
 //! contents, in an append-only, hash-chained store.
 //!
-//! (Interface fixed; the stores land with issue 5.)
+//! Why a ledger and not a table of rows that get updated: a row that is written once and never
+//! touched again can be hash-chained, and a chain is what lets `sealgate audit verify` prove
+//! that nothing was edited, deleted or reordered afterwards. So every fact is an *entry*
+//! appended to one chain (see [`chain`]):
+//!
+//! - `decision`: the [`TransferRecord`], written durably before the message goes to the next hop;
+//! - `outcome`: the [`TransferOutcome`], the reply the client finally heard;
+//! - `checkpoint`: written by pruning, it names the last pruned entry and its hash.
+//!
+//! A transfer with a decision and no outcome is *incomplete*: the gateway stopped (or the
+//! store failed) between the two. Reports show such transfers; they are never guessed.
+//!
+//! Concurrency: appends are serialised by a lock on the store's single chain-head row (SQLite:
+//! `BEGIN IMMEDIATE`; PostgreSQL: `SELECT ... FOR UPDATE` in the append's transaction), so two
+//! gateway instances on one PostgreSQL still build one linear chain. The head row also records
+//! the last entry's hash, so cutting entries off the end is found too.
+//!
+//! What is never stored: the body, the subject, attachment file names and archive contents.
+//! The record types below have no field for them; keep it that way.
+
+pub mod chain;
+mod postgres;
+pub mod report;
+mod sqlite;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use chain::{BrokenEntry, ChainReport, LedgerEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -66,38 +92,327 @@ pub struct TransferOutcome {
     pub tls_out: Option<String>,
 }
 
-/// The store behind `audit.store`.
-pub struct AuditStore {
-    spec: String,
+impl TransferRecord {
+    /// Does any recipient fall under protocol `id`?
+    pub fn involves(&self, protocol: &str) -> bool {
+        self.recipients
+            .iter()
+            .any(|r| r.protocol.as_deref() == Some(protocol))
+    }
+
+    /// The protocols of the recipients, each once, in order of appearance.
+    pub fn protocols(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = Vec::new();
+        for id in self.recipients.iter().filter_map(|r| r.protocol.as_deref()) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
 }
 
+/// A decision joined with its outcome (None: incomplete).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transfer {
+    pub record: TransferRecord,
+    pub outcome: Option<TransferOutcome>,
+    /// The decision's place in the chain, so an export can be matched against `verify`.
+    pub entry_seq: u64,
+    pub entry_hash: String,
+}
+
+impl Transfer {
+    pub fn complete(&self) -> bool {
+        self.outcome.is_some()
+    }
+}
+
+/// Which transfers to read: received in `[since, until)`, touching `protocol`.
+#[derive(Debug, Clone, Default)]
+pub struct TransferQuery {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub protocol: Option<String>,
+}
+
+/// What one pruning run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PruneSummary {
+    pub pruned: u64,
+    /// The checkpoint entry written (None when nothing was old enough).
+    pub checkpoint_seq: Option<u64>,
+}
+
+enum Backend {
+    Sqlite(sqlite::SqliteLedger),
+    Postgres(postgres::PgLedger),
+}
+
+/// The store behind `audit.store`. Cheap to share behind an `Arc`; every method is async and
+/// keeps blocking work off the runtime.
+pub struct AuditStore {
+    /// The spec with any password masked: safe for messages.
+    store: String,
+    instance: String,
+    backend: Backend,
+}
+
+/// How many entries `verify` reads at a time.
+const VERIFY_BATCH: u32 = 1000;
+
 impl AuditStore {
-    pub async fn open(spec: &str, _instance: &str) -> Result<AuditStore, AuditError> {
-        Ok(AuditStore {
-            spec: spec.to_string(),
-        })
+    /// Opens (and, for SQLite, creates) the store, brings its schema up to date and checks
+    /// that it can be written.
+    pub async fn open(spec: &str, instance: &str) -> Result<AuditStore, AuditError> {
+        Self::open_with(spec, instance, true).await
     }
 
-    pub async fn record_decision(&self, _record: &TransferRecord) -> Result<(), AuditError> {
-        Err(AuditError::Store {
-            store: self.spec.clone(),
-            message: "not built yet".into(),
-        })
+    /// Like [`AuditStore::open`], but a SQLite file must already exist: for the command line,
+    /// where a mistyped path must not yield an empty, "verified" store.
+    pub async fn open_existing(spec: &str, instance: &str) -> Result<AuditStore, AuditError> {
+        Self::open_with(spec, instance, false).await
     }
 
+    async fn open_with(spec: &str, instance: &str, create: bool) -> Result<AuditStore, AuditError> {
+        let store = redact(spec);
+        let fail = |message: String| AuditError::Store {
+            store: store.clone(),
+            message,
+        };
+        let backend = if let Some(path) = spec.strip_prefix("sqlite:") {
+            Backend::Sqlite(
+                sqlite::SqliteLedger::open(path, create)
+                    .await
+                    .map_err(fail)?,
+            )
+        } else if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            Backend::Postgres(postgres::PgLedger::open(spec).await.map_err(fail)?)
+        } else {
+            return Err(fail(
+                "unknown kind of store: write \"sqlite:PATH\" or \"postgres://user:password@host:port/database\" in audit.store".into(),
+            ));
+        };
+        let store = AuditStore {
+            store,
+            instance: instance.to_string(),
+            backend,
+        };
+        store.check_writable().await?;
+        Ok(store)
+    }
+
+    /// The spec with any password masked.
+    pub fn store_name(&self) -> &str {
+        &self.store
+    }
+
+    /// Appends the decision; when this returns Ok the entry is durable.
+    pub async fn record_decision(&self, record: &TransferRecord) -> Result<(), AuditError> {
+        let payload = to_payload(record, &self.store)?;
+        self.append(chain::NewEntry {
+            kind: "decision",
+            transfer_id: Some(record.id.clone()),
+            at: chain::format_time(&record.received_at),
+            payload,
+        })
+        .await
+    }
+
+    /// Appends the outcome of transfer `id`, completing its record.
     pub async fn record_outcome(
         &self,
-        _id: &str,
-        _outcome: &TransferOutcome,
+        id: &str,
+        outcome: &TransferOutcome,
     ) -> Result<(), AuditError> {
-        Err(AuditError::Store {
-            store: self.spec.clone(),
-            message: "not built yet".into(),
+        let payload = to_payload(outcome, &self.store)?;
+        self.append(chain::NewEntry {
+            kind: "outcome",
+            transfer_id: Some(id.to_string()),
+            at: chain::format_time(&outcome.answered_at),
+            payload,
         })
+        .await
+    }
+
+    async fn append(&self, entry: chain::NewEntry) -> Result<(), AuditError> {
+        let result = match &self.backend {
+            Backend::Sqlite(l) => l.append(&self.instance, entry).await,
+            Backend::Postgres(l) => l.append(&self.instance, entry).await,
+        };
+        result.map_err(|m| self.error(m))
     }
 
     /// For `/readyz`: can a record be written right now?
     pub async fn check_writable(&self) -> Result<(), AuditError> {
-        Ok(())
+        let result = match &self.backend {
+            Backend::Sqlite(l) => l.check_writable().await,
+            Backend::Postgres(l) => l.check_writable().await,
+        };
+        result.map_err(|m| self.error(m))
+    }
+
+    /// Walks the whole chain and says whether it holds and where it first breaks.
+    pub async fn verify(&self) -> Result<ChainReport, AuditError> {
+        let head = self.head().await?;
+        let mut walker = chain::ChainWalker::new(head);
+        let mut after = 0;
+        loop {
+            let batch = self.entries_after(after, walker.head_seq()).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            batch.iter().for_each(|e| walker.feed(e));
+        }
+        Ok(walker.finish())
+    }
+
+    async fn head(&self) -> Result<chain::Head, AuditError> {
+        let result = match &self.backend {
+            Backend::Sqlite(l) => l.head().await,
+            Backend::Postgres(l) => l.head().await,
+        };
+        result.map_err(|m| self.error(m))
+    }
+
+    async fn entries_after(&self, after: u64, upto: u64) -> Result<Vec<LedgerEntry>, AuditError> {
+        let result = match &self.backend {
+            Backend::Sqlite(l) => l.entries_after(after, upto, VERIFY_BATCH).await,
+            Backend::Postgres(l) => l.entries_after(after, upto, VERIFY_BATCH).await,
+        };
+        result.map_err(|m| self.error(m))
+    }
+
+    async fn entries_of_kind(
+        &self,
+        kind: &'static str,
+        since: Option<String>,
+        until: Option<String>,
+    ) -> Result<Vec<LedgerEntry>, AuditError> {
+        let result = match &self.backend {
+            Backend::Sqlite(l) => l.entries_of_kind(kind, since, until).await,
+            Backend::Postgres(l) => l.entries_of_kind(kind, since, until).await,
+        };
+        result.map_err(|m| self.error(m))
+    }
+
+    /// The transfers received in the query's window, each with its outcome when there is one,
+    /// in chain order.
+    pub async fn transfers(&self, query: &TransferQuery) -> Result<Vec<Transfer>, AuditError> {
+        let since = query.since.as_ref().map(chain::format_time);
+        let until = query.until.as_ref().map(chain::format_time);
+        let decisions = self
+            .entries_of_kind("decision", since.clone(), until)
+            .await?;
+        let outcomes = self.entries_of_kind("outcome", since, None).await?;
+        let mut by_id = std::collections::HashMap::new();
+        for entry in outcomes {
+            let outcome: TransferOutcome = self.payload(&entry)?;
+            if let Some(id) = entry.transfer_id {
+                by_id.insert(id, outcome);
+            }
+        }
+        let mut transfers = Vec::new();
+        for entry in decisions {
+            let record: TransferRecord = self.payload(&entry)?;
+            if let Some(protocol) = &query.protocol {
+                if !record.involves(protocol) {
+                    continue;
+                }
+            }
+            let outcome = entry.transfer_id.as_ref().and_then(|id| by_id.remove(id));
+            transfers.push(Transfer {
+                record,
+                outcome,
+                entry_seq: entry.seq,
+                entry_hash: entry.hash,
+            });
+        }
+        Ok(transfers)
+    }
+
+    fn payload<T: serde::de::DeserializeOwned>(
+        &self,
+        entry: &LedgerEntry,
+    ) -> Result<T, AuditError> {
+        let data = serde_json::from_str::<Value>(&entry.body)
+            .ok()
+            .and_then(|mut v| v.get_mut("data").map(Value::take));
+        data.and_then(|d| serde_json::from_value(d).ok())
+            .ok_or_else(|| {
+                self.error(format!(
+                    "entry {} ({}) cannot be read; run `sealgate audit verify` to see whether it was tampered with",
+                    entry.seq, entry.kind
+                ))
+            })
+    }
+
+    /// Deletes entries older than `retention_days` (0: keep forever) and writes a checkpoint
+    /// that keeps the rest of the chain verifiable.
+    pub async fn prune(&self, retention_days: u32) -> Result<PruneSummary, AuditError> {
+        if retention_days == 0 {
+            return Ok(PruneSummary {
+                pruned: 0,
+                checkpoint_seq: None,
+            });
+        }
+        let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention_days));
+        self.prune_before(cutoff).await
+    }
+
+    /// Deletes the prefix of the chain whose entries happened before `cutoff`; stops at the
+    /// first entry that is newer, so nothing inside retention is ever removed.
+    pub async fn prune_before(&self, cutoff: DateTime<Utc>) -> Result<PruneSummary, AuditError> {
+        let cutoff = chain::format_time(&cutoff);
+        let at = chain::format_time(&Utc::now());
+        let result = match &self.backend {
+            Backend::Sqlite(l) => l.prune_before(&self.instance, cutoff, at).await,
+            Backend::Postgres(l) => l.prune_before(&self.instance, cutoff, at).await,
+        };
+        result.map_err(|m| self.error(m))
+    }
+
+    fn error(&self, message: String) -> AuditError {
+        AuditError::Store {
+            store: self.store.clone(),
+            message,
+        }
+    }
+}
+
+fn to_payload<T: Serialize>(value: &T, store: &str) -> Result<Value, AuditError> {
+    serde_json::to_value(value).map_err(|e| AuditError::Store {
+        store: store.to_string(),
+        message: format!("cannot encode the record: {e}"),
+    })
+}
+
+/// Masks the password of a `postgres://user:password@host` spec.
+pub fn redact(spec: &str) -> String {
+    let Some((scheme, rest)) = spec.split_once("://") else {
+        return spec.to_string();
+    };
+    let Some(at) = rest.rfind('@') else {
+        return spec.to_string();
+    };
+    let (userinfo, host) = rest.split_at(at);
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{host}"),
+        None => spec.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_masks_only_the_password() {
+        assert_eq!(
+            super::redact("postgres://gw:s3cr@t@db:5432/audit"),
+            "postgres://gw:***@db:5432/audit"
+        );
+        assert_eq!(
+            super::redact("postgres://gw@db/audit"),
+            "postgres://gw@db/audit"
+        );
+        assert_eq!(super::redact("sqlite:/var/x.db"), "sqlite:/var/x.db");
     }
 }

@@ -4,7 +4,7 @@
 //! RCPT time; mail for ordinary recipients only passes without inspection; otherwise
 //! `policy::evaluate` decides. Exit 0 pass, 1 reject, 2 error.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,13 +58,18 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         Decision::pass_uninspected()
     };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&as_json(&decision, &recipients))?
-        );
+    let mut out = std::io::stdout().lock();
+    let printed = if args.json {
+        let json = serde_json::to_string_pretty(&as_json(&decision, &recipients))?;
+        writeln!(out, "{json}")
     } else {
-        print_text(&decision, &recipients);
+        print_text(&mut out, &decision, &recipients)
+    };
+    // A reader that went away (`| head`) is not an error of the check.
+    if let Err(e) = printed {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e).context("cannot write the decision");
+        }
     }
     Ok(match decision.verdict {
         Verdict::Pass => ExitCode::SUCCESS,
@@ -113,26 +118,32 @@ fn as_json(decision: &Decision, recipients: &[PolicyRecipient]) -> serde_json::V
     })
 }
 
-fn print_text(decision: &Decision, recipients: &[PolicyRecipient]) {
+fn print_text(
+    out: &mut impl Write,
+    decision: &Decision,
+    recipients: &[PolicyRecipient],
+) -> std::io::Result<()> {
     for r in recipients {
         match &r.protocol {
-            Some(id) => println!("recipient {}: protected by {id}", r.address),
-            None => println!("recipient {}: ordinary", r.address),
+            Some(id) => writeln!(out, "recipient {}: protected by {id}", r.address)?,
+            None => writeln!(out, "recipient {}: ordinary", r.address)?,
         }
     }
     match decision.verdict {
-        Verdict::Pass => println!("verdict: pass"),
+        Verdict::Pass => writeln!(out, "verdict: pass"),
         Verdict::Reject => {
-            println!("verdict: reject");
+            writeln!(out, "verdict: reject")?;
             let (code, enhanced, lines) = policy::reject_reply(decision);
             let last = lines.len().saturating_sub(1);
             for (i, line) in lines.iter().enumerate() {
                 let sep = if i == last { ' ' } else { '-' };
-                println!(
+                writeln!(
+                    out,
                     "{code}{sep}{}.{}.{} {line}",
                     enhanced[0], enhanced[1], enhanced[2]
-                );
+                )?;
             }
+            Ok(())
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info};
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(5);
+const PRUNE_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
@@ -83,9 +84,14 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
 async fn housekeeping(gateway: Arc<Gateway>) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
         gateway.publish_memory();
+        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
+            last_prune = Some(tokio::time::Instant::now());
+            prune_audit(&gateway).await;
+        }
         let writable = gateway.audit.check_writable().await;
         if let Err(e) = &writable {
             error!(error = %e, "audit store not writable; protected mail is deferred");
@@ -94,6 +100,19 @@ async fn housekeeping(gateway: Arc<Gateway>) {
         if gateway.health.next_hop_last_attempt_failed() {
             probe_next_hop(&gateway).await;
         }
+    }
+}
+
+/// Daily pruning under `audit.retention_days`; the chain stays verifiable (a checkpoint
+/// entry records where it was cut).
+async fn prune_audit(gateway: &Gateway) {
+    let days = gateway.settings().config.audit.retention_days;
+    match gateway.audit.prune(days).await {
+        Ok(summary) if summary.pruned > 0 => {
+            info!(pruned = summary.pruned, retention_days = days, "audit records pruned")
+        }
+        Ok(_) => {}
+        Err(e) => error!(error = %e, "audit pruning failed"),
     }
 }
 

@@ -136,7 +136,7 @@ impl Walk {
                     self.message(nested, level + 1)?;
                 }
                 _ => {
-                    let leaf = leaf(part, message.raw_message(), level, index)?;
+                    let leaf = leaf(part, message.raw_message.as_ref(), level, index)?;
                     self.out.leaves.push(leaf);
                 }
             }

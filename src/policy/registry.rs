@@ -68,7 +68,7 @@ impl Registry {
 
     /// True when the address is in one of `policy.own_domains` (exact domain match).
     pub fn is_own_domain(&self, address: &CanonicalAddress) -> bool {
-        self.own_domains.iter().any(|d| *d == address.domain)
+        self.own_domains.contains(&address.domain)
     }
 
     pub fn policy(&self) -> &PolicyConfig {
@@ -79,4 +79,74 @@ impl Registry {
 /// True when `today` lies in `[in_force_from, in_force_until]` (both days included).
 pub fn in_force(protocol: &ProtocolConfig, today: NaiveDate) -> bool {
     today >= protocol.in_force_from && protocol.in_force_until.is_none_or(|until| today <= until)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Address;
+
+    fn protocol(id: &str, mailboxes: &[&str], from: &str, until: Option<&str>) -> ProtocolConfig {
+        ProtocolConfig {
+            id: id.into(),
+            title: id.into(),
+            mailboxes: mailboxes.iter().map(|m| m.to_string()).collect(),
+            in_force_from: from.parse().unwrap(),
+            in_force_until: until.map(|u| u.parse().unwrap()),
+            rules: Default::default(),
+        }
+    }
+
+    fn canon(raw: &str) -> CanonicalAddress {
+        Address::parse(raw).unwrap().canonical()
+    }
+
+    #[test]
+    fn recipients_are_classified_by_canonical_address() {
+        let policy = PolicyConfig {
+            own_domains: vec!["@Opgroeien.BE".into(), "kindengezin.be.".into()],
+            ..Default::default()
+        };
+        let registry = Registry::new(
+            &[
+                protocol("wervik", &["kindengezin@wervik.be"], "2023-12-01", None),
+                protocol("menen", &["@menen.be"], "2023-12-01", None),
+            ],
+            &policy,
+        );
+        assert_eq!(
+            registry
+                .classify(&canon("KindenGezin+x@Wervik.be."))
+                .protocol
+                .as_deref(),
+            Some("wervik")
+        );
+        assert_eq!(
+            registry
+                .classify(&canon("iemand@MENEN.be"))
+                .protocol
+                .as_deref(),
+            Some("menen")
+        );
+        assert_eq!(registry.classify(&canon("info@wervik.be")).protocol, None);
+        assert!(registry.is_own_domain(&canon("an@opgroeien.be")));
+        assert!(registry.is_own_domain(&canon("an@KindEnGezin.be")));
+        assert!(!registry.is_own_domain(&canon("an@sub.opgroeien.be")));
+        assert_eq!(
+            registry.protocol("menen").map(|p| p.id.as_str()),
+            Some("menen")
+        );
+    }
+
+    #[test]
+    fn in_force_includes_both_ends() {
+        let p = protocol("p", &["a@b.be"], "2023-12-01", Some("2027-06-30"));
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert!(!in_force(&p, day("2023-11-30")));
+        assert!(in_force(&p, day("2023-12-01")));
+        assert!(in_force(&p, day("2027-06-30")));
+        assert!(!in_force(&p, day("2027-07-01")));
+        let open = protocol("p", &["a@b.be"], "2023-12-01", None);
+        assert!(in_force(&open, day("2099-01-01")));
+    }
 }

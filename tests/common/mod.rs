@@ -328,6 +328,8 @@ fn read_ready_line(child: &mut Child, log: &Path) -> u16 {
 #[derive(Clone)]
 pub struct GatewayConfig {
     sections: BTreeMap<String, BTreeMap<String, String>>,
+    /// Raw TOML appended after the sections, e.g. `[[protocols]]` tables.
+    tail: String,
 }
 
 impl GatewayConfig {
@@ -335,6 +337,7 @@ impl GatewayConfig {
     pub fn new(next_hop_port: u16) -> GatewayConfig {
         let mut config = GatewayConfig {
             sections: BTreeMap::new(),
+            tail: String::new(),
         };
         config
             .set("smtp", "hostname", "\"sealgate.test\"")
@@ -358,6 +361,13 @@ impl GatewayConfig {
         self
     }
 
+    /// Appends raw TOML (array tables such as `[[protocols]]`) after the sections.
+    pub fn append(&mut self, toml: &str) -> &mut Self {
+        self.tail.push_str(toml);
+        self.tail.push('\n');
+        self
+    }
+
     /// Offers STARTTLS with this certificate and key.
     pub fn tls(&mut self, cert: &Path, key: &Path) -> &mut Self {
         self.set("smtp.tls", "cert", &toml_string(cert))
@@ -373,6 +383,7 @@ impl GatewayConfig {
             }
             text.push('\n');
         }
+        text.push_str(&self.tail);
         text
     }
 
@@ -487,6 +498,25 @@ impl Gateway {
 
     pub fn sigterm(&self) {
         signal(&self.child, "TERM");
+    }
+
+    pub fn sighup(&self) {
+        signal(&self.child, "HUP");
+    }
+
+    /// Kills the gateway at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The gateway's temporary directory: its config, log and SQLite audit store.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("sealgate.toml")
     }
 
     /// Waits for the process to exit.
