@@ -474,6 +474,28 @@ impl Gateway {
         .unwrap_or_else(|| panic!("gateway log lacks {needle:?}:\n{}", self.log()))
     }
 
+    /// GET /metrics from the gateway's HTTP listener (empty when it does not answer).
+    pub fn metrics_text(&self) -> String {
+        use std::io::Write;
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.metrics_port)) else {
+            return String::new();
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        if stream.write_all(request.as_bytes()).is_err() {
+            return String::new();
+        }
+        String::from_utf8_lossy(&read_all(stream)).into_owned()
+    }
+
+    /// The value of an unlabelled metric, if exposed.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics_text().lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+            value.trim().parse().ok()
+        })
+    }
+
     pub fn sigterm(&self) {
         signal(&self.child, "TERM");
     }
