@@ -328,6 +328,8 @@ fn read_ready_line(child: &mut Child, log: &Path) -> u16 {
 #[derive(Clone)]
 pub struct GatewayConfig {
     sections: BTreeMap<String, BTreeMap<String, String>>,
+    /// Raw TOML appended after the sections, e.g. `[[protocols]]` tables.
+    tail: String,
 }
 
 impl GatewayConfig {
@@ -335,6 +337,7 @@ impl GatewayConfig {
     pub fn new(next_hop_port: u16) -> GatewayConfig {
         let mut config = GatewayConfig {
             sections: BTreeMap::new(),
+            tail: String::new(),
         };
         config
             .set("smtp", "hostname", "\"sealgate.test\"")
@@ -358,6 +361,13 @@ impl GatewayConfig {
         self
     }
 
+    /// Appends raw TOML (array tables such as `[[protocols]]`) after the sections.
+    pub fn append(&mut self, toml: &str) -> &mut Self {
+        self.tail.push_str(toml);
+        self.tail.push('\n');
+        self
+    }
+
     /// Offers STARTTLS with this certificate and key.
     pub fn tls(&mut self, cert: &Path, key: &Path) -> &mut Self {
         self.set("smtp.tls", "cert", &toml_string(cert))
@@ -373,6 +383,7 @@ impl GatewayConfig {
             }
             text.push('\n');
         }
+        text.push_str(&self.tail);
         text
     }
 
@@ -463,8 +474,49 @@ impl Gateway {
         .unwrap_or_else(|| panic!("gateway log lacks {needle:?}:\n{}", self.log()))
     }
 
+    /// GET /metrics from the gateway's HTTP listener (empty when it does not answer).
+    pub fn metrics_text(&self) -> String {
+        use std::io::Write;
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.metrics_port)) else {
+            return String::new();
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        if stream.write_all(request.as_bytes()).is_err() {
+            return String::new();
+        }
+        String::from_utf8_lossy(&read_all(stream)).into_owned()
+    }
+
+    /// The value of an unlabelled metric, if exposed.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics_text().lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+            value.trim().parse().ok()
+        })
+    }
+
     pub fn sigterm(&self) {
         signal(&self.child, "TERM");
+    }
+
+    pub fn sighup(&self) {
+        signal(&self.child, "HUP");
+    }
+
+    /// Kills the gateway at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The gateway's temporary directory: its config, log and SQLite audit store.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("sealgate.toml")
     }
 
     /// Waits for the process to exit.
