@@ -336,7 +336,7 @@ def main():
     p.add_argument("--protected", action="store_true")
     p.add_argument("--p100k")
     p.add_argument("--p25m")
-    p.add_argument("--p100k-count", type=int, default=500)
+    p.add_argument("--p100k-count", type=int, default=100)
     p.add_argument("--p25m-count", type=int, default=20)
     p.add_argument("--latency-count", type=int, default=5000)
     p.add_argument("--idle-sessions", type=int, default=5000)

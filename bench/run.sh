@@ -191,7 +191,7 @@ COMMON=(--out "$OUT" --sink-log "$TMP/sink.log" --direct-port "$SINK_PORT"
         --p100k "$TMP/protected-100k.eml" --p25m "$TMP/protected-25m.eml" "${PROT_ARGS[@]}"
         "${B_ARGS[@]}")
 if [ "$QUICK" = 1 ]; then
-    COMMON+=(--small-count 300 --large-count 30 --p100k-count 50 --p25m-count 4
+    COMMON+=(--small-count 300 --large-count 30 --p100k-count 20 --p25m-count 4
              --latency-count 200 --idle-sessions 1000 --big-sessions 10)
     REPS=1
 fi
@@ -199,6 +199,12 @@ fi
 # ------------------------------------------------------------------ measurements
 ONLY=${ONLY:-all}
 want() { [ "$ONLY" = all ] || [ "$ONLY" = "$1" ]; }
+# Memory first, on a fresh process: after many large messages glibc keeps freed arenas and
+# raises its mmap threshold, which blurs what one test adds.
+if want memory; then
+    log "memory"
+    "$PY" "$BENCH/measure.py" memory "${COMMON[@]}"
+fi
 if want throughput; then
     log "throughput: $REPS repetitions, paths alternating"
     "$PY" "$BENCH/measure.py" throughput "${COMMON[@]}" --reps "$REPS"
@@ -207,10 +213,6 @@ if want latency; then
     log "latency"
     "$PY" "$BENCH/measure.py" latency "${COMMON[@]}"
 fi
-if want memory; then
-    log "memory"
-    "$PY" "$BENCH/measure.py" memory "${COMMON[@]}"
-fi
 want profile || PROFILE=0
 
 # ------------------------------------------------------------------ profile of the hot path
@@ -218,14 +220,14 @@ if [ "$PROFILE" = auto ]; then
     if command -v perf >/dev/null && perf record -e cpu-clock -o "$TMP/probe.data" true >/dev/null 2>&1; then
         PROFILE=1; else PROFILE=0; fi
 fi
-profile() {   # profile NAME SMTP-SOURCE-ARGS...
+profile() {   # profile NAME COMMAND... (the load to run while perf samples sealgate)
     local name=$1; shift
     perf record -e cpu-clock -F 1999 --call-graph dwarf,16384 -p "$SEALGATE_PID" \
         -o "$TMP/perf-$name.data" >/dev/null 2>&1 &
     local perf_pid=$!
     PIDS+=("$perf_pid")
     sleep 1
-    smtp-source "$@" -f bench@example.org -t sink@example.net "127.0.0.1:$SEALGATE_PORT"
+    "$@" >/dev/null
     sleep 0.5
     kill -INT "$perf_pid"; wait "$perf_pid" || true
     # Flat (self time per symbol), then inclusive time (children) per symbol.
@@ -238,8 +240,17 @@ profile() {   # profile NAME SMTP-SOURCE-ARGS...
 }
 if [ "$PROFILE" = 1 ]; then
     log "profile (perf, cpu-clock, dwarf call graphs)"
-    profile 5k-s50 -s 50 -m 4000 -l 5120
-    profile 1m-s10 -s 10 -m 300 -l 1048576
+    SRC=(smtp-source -f bench@example.org -t sink@example.net)
+    profile 5k-s50 "${SRC[@]}" -s 50 -m 4000 -l 5120 "127.0.0.1:$SEALGATE_PORT"
+    profile 1m-s10 "${SRC[@]}" -s 10 -m 300 -l 1048576 "127.0.0.1:$SEALGATE_PORT"
+    if [ "$PROTECTED" = 1 ]; then
+        profile protected-100k "$PY" "$BENCH/smtpload.py" send --port "$SEALGATE_PORT" \
+            --sessions 10 --count 40 --message "$TMP/protected-100k.eml" \
+            --from team.menen@kindengezin.be --to kindengezin@wervik.be
+        profile protected-25m "$PY" "$BENCH/smtpload.py" send --port "$SEALGATE_PORT" \
+            --sessions 2 --count 6 --message "$TMP/protected-25m.eml" \
+            --from team.menen@kindengezin.be --to kindengezin@wervik.be
+    fi
 fi
 
 echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
