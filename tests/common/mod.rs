@@ -361,6 +361,11 @@ impl GatewayConfig {
         self
     }
 
+    /// Whether `key` is set in `[section]`.
+    pub fn has(&self, section: &str, key: &str) -> bool {
+        self.sections.get(section).is_some_and(|keys| keys.contains_key(key))
+    }
+
     /// Appends raw TOML (array tables such as `[[protocols]]`) after the sections.
     pub fn append(&mut self, toml: &str) -> &mut Self {
         self.tail.push_str(toml);
@@ -418,11 +423,14 @@ impl Gateway {
                 "listen",
                 &format!("\"127.0.0.1:{metrics_port}\""),
             )
-            .set(
+            ;
+        if !config.has("audit", "store") {
+            config.set(
                 "audit",
                 "store",
                 &format!("\"sqlite:{}\"", dir.path().join("audit.db").display()),
             );
+        }
         let path = dir.path().join("sealgate.toml");
         fs::write(&path, config.render()).expect("write config");
         let log = dir.path().join("sealgate.log");
