@@ -171,7 +171,7 @@ impl Connection {
             .await
             .map_err(|_| ConnectionError::Timeout(wait))??;
         let (_, session) = tls.get_ref();
-        let info = super::tls::describe(
+        let info = crate::tls::describe(
             session.protocol_version(),
             session.negotiated_cipher_suite(),
         );
