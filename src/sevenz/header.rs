@@ -244,7 +244,11 @@ impl Header {
 
     /// Files with data must match the substreams, one for one.
     fn check_streams(&self) -> Result<(), ParseError> {
-        let streams: u64 = self.main.substreams.iter().sum();
+        let streams = self
+            .main
+            .substreams
+            .iter()
+            .fold(0u64, |sum, n| sum.saturating_add(*n));
         let with_data = self.files.saturating_sub(self.empty_stream_files);
         if streams != with_data {
             return Err(ParseError::Structure(format!(
