@@ -16,7 +16,7 @@ use sealgate::sevenz;
 fn corpus() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target/archive-bench");
-    if !dir.join("big-50mb.7z").exists() {
+    if !dir.join("big-20000-files-nonsolid.7z").exists() {
         let status = Command::new("bash")
             .arg(root.join("fixtures/make-archives.sh"))
             .arg("--big")
@@ -53,6 +53,7 @@ fn main() {
         "big-25mb-visible.7z",
         "big-20000-files.7z",
         "big-20000-files-visible.7z",
+        "big-20000-files-nonsolid.7z",
         "enc-hdr-lzma2.7z",
         "plain-lzma-header.7z",
     ] {
