@@ -25,7 +25,8 @@ const ID_EMPTY_STREAM: u8 = 0x0E;
 pub(crate) const ID_ENCODED_HEADER: u8 = 0x17;
 
 const MAX_PACK_STREAMS: u64 = 1_000_000;
-const MAX_FOLDERS: u64 = 1_000_000;
+/// Each folder costs a few hundred bytes of memory: 100,000 bound it to some 40 MB.
+const MAX_FOLDERS: u64 = 100_000;
 const MAX_FILES: u64 = 1_000_000;
 const MAX_SUBSTREAMS: u64 = 1_000_000;
 const MAX_PROPERTIES: usize = 4096;
