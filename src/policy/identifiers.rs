@@ -204,7 +204,7 @@ fn iban_at(chars: &[char], i: usize) -> bool {
             let next = chars.get(j + 1).copied().unwrap_or(' ');
             boundaries.push(!next.is_ascii_alphanumeric());
             j += 1;
-        } else if matches!(c, ' ' | '-')
+        } else if matches!(c, ' ' | '-' | '\u{a0}')
             && chars.get(j + 1).is_some_and(|n| n.is_ascii_alphanumeric())
         {
             j += 1;
@@ -304,6 +304,7 @@ mod tests {
             "IBAN: NL91ABNA0417164300.",
             "de91 1000 0000 0123 4567 89",
             "GB82-WEST-1234-5698-7654-32",
+            "rekening BE68\u{a0}5390\u{a0}0754 7034",
         ] {
             assert_eq!(find(text), Some(Identifier::Iban), "{text}");
         }
