@@ -94,19 +94,23 @@ pub fn wait_until<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> O
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
+    if let Err(why) = try_wait_for_port(port, child, log) {
+        panic!("{what} {why}");
+    }
+}
+
+/// Waits until `port` accepts; Err with the log if the child exits first or time runs out.
+fn try_wait_for_port(port: u16, child: &mut Child, log: &Path) -> Result<(), String> {
     let up = wait_until(STARTUP, || {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "{what} exited ({status}) before listening on {port}:\n{}",
+            return Some(Err(format!(
+                "exited ({status}) before listening on {port}:\n{}",
                 fs::read_to_string(log).unwrap_or_default()
-            );
+            )));
         }
-        TcpStream::connect(("127.0.0.1", port)).ok()
+        TcpStream::connect(("127.0.0.1", port)).ok().map(|_| Ok(()))
     });
-    assert!(
-        up.is_some(),
-        "{what} did not listen on {port} within {STARTUP:?}"
-    );
+    up.unwrap_or_else(|| Err(format!("did not listen on {port} within {STARTUP:?}")))
 }
 
 fn stop_child(child: &mut Child) {
@@ -408,8 +412,36 @@ impl Gateway {
     /// Writes the configuration with fresh ports and starts the binary; waits for the port.
     pub fn start(config: &GatewayConfig) -> Gateway {
         let dir = TempDir::new().expect("temp dir");
-        let port = free_port();
-        let metrics_port = free_port();
+        // A free port can be taken by another test between our probe and the gateway's bind:
+        // then try again with fresh ports.
+        for attempt in 1.. {
+            let port = free_port();
+            let metrics_port = free_port();
+            let mut child = Gateway::spawn(config, dir.path(), port, metrics_port);
+            let log = dir.path().join("sealgate.log");
+            match try_wait_for_port(port, &mut child, &log) {
+                Ok(()) => {
+                    return Gateway {
+                        child,
+                        dir,
+                        port,
+                        metrics_port,
+                    }
+                }
+                Err(why) if attempt < 3 && why.contains("in use") => {
+                    eprintln!("sealgate: port taken, retrying: {why}");
+                }
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("sealgate {why}");
+                }
+            }
+        }
+        unreachable!()
+    }
+
+    fn spawn(config: &GatewayConfig, dir: &Path, port: u16, metrics_port: u16) -> Child {
         let mut config = config.clone();
         config
             .set("smtp", "listen", &format!("[\"127.0.0.1:{port}\"]"))
@@ -421,27 +453,19 @@ impl Gateway {
             .set(
                 "audit",
                 "store",
-                &format!("\"sqlite:{}\"", dir.path().join("audit.db").display()),
+                &format!("\"sqlite:{}\"", dir.join("audit.db").display()),
             );
-        let path = dir.path().join("sealgate.toml");
+        let path = dir.join("sealgate.toml");
         fs::write(&path, config.render()).expect("write config");
-        let log = dir.path().join("sealgate.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        Command::new(env!("CARGO_BIN_EXE_sealgate"))
             .arg("serve")
             .arg("--config")
             .arg(&path)
             .stdin(Stdio::null())
-            .stdout(fs::File::create(dir.path().join("stdout.log")).expect("log"))
-            .stderr(fs::File::create(&log).expect("log"))
+            .stdout(fs::File::create(dir.join("stdout.log")).expect("log"))
+            .stderr(fs::File::create(dir.join("sealgate.log")).expect("log"))
             .spawn()
-            .expect("spawn sealgate");
-        wait_for_port(port, &mut child, "sealgate", &log);
-        Gateway {
-            child,
-            dir,
-            port,
-            metrics_port,
-        }
+            .expect("spawn sealgate")
     }
 
     pub fn port(&self) -> u16 {
