@@ -75,6 +75,14 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
+/// A port nobody listens on right now on [::1].
+pub fn free_port_v6() -> u16 {
+    TcpListener::bind("[::1]:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind [::1]:0")
+}
+
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
@@ -334,6 +342,8 @@ pub struct GatewayConfig {
     sections: BTreeMap<String, BTreeMap<String, String>>,
     /// Raw TOML appended after the sections, e.g. `[[protocols]]` tables.
     tail: String,
+    /// Listen on [::1] too.
+    ipv6: bool,
 }
 
 impl GatewayConfig {
@@ -342,6 +352,7 @@ impl GatewayConfig {
         let mut config = GatewayConfig {
             sections: BTreeMap::new(),
             tail: String::new(),
+            ipv6: false,
         };
         config
             .set("smtp", "hostname", "\"sealgate.test\"")
@@ -369,6 +380,12 @@ impl GatewayConfig {
     pub fn append(&mut self, toml: &str) -> &mut Self {
         self.tail.push_str(toml);
         self.tail.push('\n');
+        self
+    }
+
+    /// Listens on a second address, [::1]:PORT (see [`Gateway::port_v6`]).
+    pub fn listen_ipv6(&mut self) -> &mut Self {
+        self.ipv6 = true;
         self
     }
 
@@ -406,6 +423,7 @@ pub struct Gateway {
     dir: TempDir,
     port: u16,
     metrics_port: u16,
+    port_v6: Option<u16>,
 }
 
 impl Gateway {
@@ -417,7 +435,8 @@ impl Gateway {
         for attempt in 1.. {
             let port = free_port();
             let metrics_port = free_port();
-            let mut child = Gateway::spawn(config, dir.path(), port, metrics_port);
+            let port_v6 = config.ipv6.then(free_port_v6);
+            let mut child = Gateway::spawn(config, dir.path(), port, metrics_port, port_v6);
             let log = dir.path().join("sealgate.log");
             match try_wait_for_port(port, &mut child, &log) {
                 Ok(()) => {
@@ -426,6 +445,7 @@ impl Gateway {
                         dir,
                         port,
                         metrics_port,
+                        port_v6,
                     }
                 }
                 Err(why) if attempt < 3 && why.contains("in use") => {
@@ -441,10 +461,20 @@ impl Gateway {
         unreachable!()
     }
 
-    fn spawn(config: &GatewayConfig, dir: &Path, port: u16, metrics_port: u16) -> Child {
+    fn spawn(
+        config: &GatewayConfig,
+        dir: &Path,
+        port: u16,
+        metrics_port: u16,
+        port_v6: Option<u16>,
+    ) -> Child {
         let mut config = config.clone();
+        let listen = match port_v6 {
+            Some(v6) => format!("[\"127.0.0.1:{port}\", \"[::1]:{v6}\"]"),
+            None => format!("[\"127.0.0.1:{port}\"]"),
+        };
         config
-            .set("smtp", "listen", &format!("[\"127.0.0.1:{port}\"]"))
+            .set("smtp", "listen", &listen)
             .set(
                 "metrics",
                 "listen",
@@ -474,6 +504,11 @@ impl Gateway {
 
     pub fn metrics_port(&self) -> u16 {
         self.metrics_port
+    }
+
+    /// The [::1] port, when started with [`GatewayConfig::listen_ipv6`].
+    pub fn port_v6(&self) -> Option<u16> {
+        self.port_v6
     }
 
     pub fn server(&self) -> String {
