@@ -350,3 +350,21 @@ fn an_empty_archive_holds_nothing_encrypted() {
     assert_eq!(v.verdict, VerdictKind::Unencrypted);
     assert_eq!(v.files, Some(0));
 }
+
+#[test]
+fn an_executable_carrying_a_7z_archive_is_a_self_extractor() {
+    for stub in [&b"MZ\x90\x00"[..], &b"\x7FELF\x02\x01\x01"[..]] {
+        let mut sfx = stub.to_vec();
+        sfx.resize(4096, 0);
+        sfx.extend_from_slice(&fixture("enc-hdr-lzma2.7z"));
+        let v = sevenz::verdict(&sfx);
+        assert_eq!(v.verdict, VerdictKind::NotSevenZ);
+        assert!(v.reason.contains("self-extracting"), "{}", v.reason);
+    }
+    // A 7z archive after some other bytes is not an archive either, nor called an SFX.
+    let mut padded = b"hello".to_vec();
+    padded.extend_from_slice(&fixture("enc-hdr-lzma2.7z"));
+    let v = sevenz::verdict(&padded);
+    assert_eq!(v.verdict, VerdictKind::NotSevenZ);
+    assert!(!v.reason.contains("self-extracting"));
+}

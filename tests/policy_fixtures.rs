@@ -95,13 +95,7 @@ fn every_fixture_gets_its_expected_verdict() {
 #[test]
 fn every_reason_code_has_a_failing_fixture_and_every_rule_a_passing_one() {
     let cases = manifest().cases;
-    // archive_partially_encrypted needs an archive with a plain and an encrypted folder, which
-    // neither 7-Zip nor py7zr writes; the archive module's own tests cover that verdict.
-    let untested = [ReasonCode::ArchivePartiallyEncrypted];
     for code in ReasonCode::ALL {
-        if untested.contains(&code) {
-            continue;
-        }
         assert!(
             cases
                 .iter()

@@ -31,10 +31,10 @@ fn is_digit_separator(c: char) -> bool {
     matches!(c, ' ' | '.' | '-' | '/' | '\u{a0}')
 }
 
-/// Digit groups split by single separators; a run ends at any other character.
-fn digit_runs(text: &str) -> Vec<Vec<&str>> {
-    let mut runs = Vec::new();
-    let mut run: Vec<&str> = Vec::new();
+/// Scans digit groups split by single separators (a run ends at any other character), keeping
+/// only the last five groups: constant memory, one pass.
+fn contains_national_number(text: &str) -> bool {
+    let mut window: Vec<&str> = Vec::with_capacity(5);
     let mut start: Option<usize> = None;
     let mut after_separator = false;
     for (i, c) in text
@@ -47,32 +47,34 @@ fn digit_runs(text: &str) -> Vec<Vec<&str>> {
             continue;
         }
         if let Some(s) = start.take() {
-            run.push(&text[s..i]);
+            if window.len() == 5 {
+                window.remove(0);
+            }
+            window.push(&text[s..i]);
+            if ends_with_national_number(&window) {
+                return true;
+            }
         }
-        if is_digit_separator(c) && !after_separator && !run.is_empty() {
+        if is_digit_separator(c) && !after_separator && !window.is_empty() {
             after_separator = true;
             continue;
         }
         after_separator = false;
-        if !run.is_empty() {
-            runs.push(std::mem::take(&mut run));
-        }
+        window.clear();
     }
-    runs
+    false
 }
 
-fn contains_national_number(text: &str) -> bool {
-    digit_runs(text).iter().any(|groups| {
-        (0..groups.len()).any(|i| {
-            INSZ_SHAPES.iter().any(|shape| {
-                groups.len() >= i + shape.len()
-                    && groups[i..i + shape.len()]
-                        .iter()
-                        .zip(shape.iter())
-                        .all(|(g, &len)| g.len() == len)
-                    && is_national_number(&groups[i..i + shape.len()].concat())
-            })
-        })
+/// Whether the last groups have one of the shapes and form a valid number.
+fn ends_with_national_number(groups: &[&str]) -> bool {
+    INSZ_SHAPES.iter().any(|shape| {
+        groups.len() >= shape.len() && {
+            let tail = &groups[groups.len() - shape.len()..];
+            tail.iter()
+                .zip(shape.iter())
+                .all(|(g, &len)| g.len() == len)
+                && is_national_number(&tail.concat())
+        }
     })
 }
 
@@ -177,37 +179,46 @@ const IBAN_LENGTHS: &[(&str, usize)] = &[
 ];
 
 fn contains_iban(text: &str) -> bool {
-    let chars: Vec<char> = text.chars().collect();
-    (0..chars.len()).any(|i| iban_at(&chars, i))
+    let bytes = text.as_bytes();
+    (0..bytes.len()).any(|i| iban_at(bytes, i))
 }
 
-/// An IBAN starting at `chars[i]`: two letters, two digits, then letters and digits, in one
-/// block or in groups split by single spaces or dashes.
-fn iban_at(chars: &[char], i: usize) -> bool {
-    let starts = chars.len() >= i + 4
-        && (i == 0 || !chars[i - 1].is_ascii_alphanumeric())
-        && chars[i].is_ascii_alphabetic()
-        && chars[i + 1].is_ascii_alphabetic()
-        && chars[i + 2].is_ascii_digit()
-        && chars[i + 3].is_ascii_digit();
+/// Length of an IBAN group separator at `bytes[j]`: space, dash or no-break space (UTF-8).
+fn separator_len(bytes: &[u8], j: usize) -> usize {
+    match bytes[j..] {
+        [b' ' | b'-', ..] => 1,
+        [0xC2, 0xA0, ..] => 2,
+        _ => 0,
+    }
+}
+
+/// An IBAN starting at `bytes[i]`: two letters, two digits, then letters and digits, in one
+/// block or in groups split by single separators. Works on bytes: no copy of long texts.
+fn iban_at(bytes: &[u8], i: usize) -> bool {
+    let starts = bytes.len() >= i + 4
+        && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+        && bytes[i].is_ascii_alphabetic()
+        && bytes[i + 1].is_ascii_alphabetic()
+        && bytes[i + 2].is_ascii_digit()
+        && bytes[i + 3].is_ascii_digit();
     if !starts {
         return false;
     }
-    // (collected characters, whether a word boundary follows the n-th one)
+    // The characters collected, and whether a word boundary follows each one.
     let mut body = String::new();
     let mut boundaries = Vec::new();
     let mut j = i;
-    while j < chars.len() && body.len() < 34 {
-        let c = chars[j];
-        if c.is_ascii_alphanumeric() {
-            body.push(c.to_ascii_uppercase());
-            let next = chars.get(j + 1).copied().unwrap_or(' ');
-            boundaries.push(!next.is_ascii_alphanumeric());
+    while j < bytes.len() && body.len() < 34 {
+        let b = bytes[j];
+        if b.is_ascii_alphanumeric() {
+            body.push(char::from(b.to_ascii_uppercase()));
+            boundaries.push(!bytes.get(j + 1).is_some_and(u8::is_ascii_alphanumeric));
             j += 1;
-        } else if matches!(c, ' ' | '-')
-            && chars.get(j + 1).is_some_and(|n| n.is_ascii_alphanumeric())
-        {
-            j += 1;
+            continue;
+        }
+        let sep = separator_len(bytes, j);
+        if sep > 0 && bytes.get(j + sep).is_some_and(u8::is_ascii_alphanumeric) {
+            j += sep;
         } else {
             break;
         }
@@ -269,6 +280,7 @@ mod tests {
                 format!("{a}{b}{c} {d} {e}"),
                 format!("{a}{b}{c}-{d}-{e}"),
                 format!("nr {a}{b}{c} {d}{e}"),
+                format!("ref 12 34 {a}{b}{c} {d} {e}"),
             ] {
                 assert_eq!(find(&text), Some(Identifier::NationalNumber), "{text}");
             }
@@ -304,6 +316,7 @@ mod tests {
             "IBAN: NL91ABNA0417164300.",
             "de91 1000 0000 0123 4567 89",
             "GB82-WEST-1234-5698-7654-32",
+            "rekening BE68\u{a0}5390\u{a0}0754 7034",
         ] {
             assert_eq!(find(text), Some(Identifier::Iban), "{text}");
         }

@@ -1,8 +1,10 @@
 //! Is the archive's password in the same message? Staff often write "wachtwoord: ..." in the
 //! body or the subject, which makes the encryption worthless.
 //!
-//! Candidate tokens come from the subject and the texts, most likely ones first (after a
-//! password label, then tokens that mix letters with digits or symbols). Every try costs a full
+//! Candidate tokens come from the subject and the texts, most likely ones first: what follows
+//! a password label ("wachtwoord: ..."), then tokens that mix letters with digits or symbols,
+//! then a word alone on its line. Ordinary words in running text are not tried: each try costs
+//! a full key derivation. Every try costs a full
 //! key derivation (2^19 SHA-256 rounds with 7-Zip's default), so the number of candidates, the
 //! number of tries and the time spent are all bounded; when a bound is hit the check stops and
 //! the message is judged on the other rules.
@@ -51,9 +53,12 @@ pub fn candidates(texts: &[&str]) -> Vec<String> {
         }
     }
     for text in &texts {
-        for token in text.split_whitespace() {
-            if token.chars().count() >= 4 {
-                out.push_variants(token);
+        for line in text.lines() {
+            let mut tokens = line.split_whitespace();
+            if let (Some(token), None) = (tokens.next(), tokens.next()) {
+                if token.chars().count() >= 4 {
+                    out.push_variants(token);
+                }
             }
         }
     }
@@ -194,9 +199,15 @@ mod tests {
     fn tokens_are_cleaned_and_bounded() {
         let found = candidates(&["Dossier (Zon-Maan-47!)", ""]);
         assert!(found.contains(&"Zon-Maan-47!".to_string()), "{found:?}");
-        let long: String = (0..1000).map(|i| format!("tok{i}x ")).collect();
+        let long: String = (0..1000).map(|i| format!("tok{i}x\n")).collect();
         assert_eq!(candidates(&[&long]).len(), MAX_CANDIDATES);
         assert!(candidates(&["a b c"]).is_empty());
+        let found = candidates(&["Beste collega,\nhier het verslag\nZonnebloem\nGroeten"]);
+        assert_eq!(
+            found,
+            ["Zonnebloem", "Groeten"],
+            "words in running text are not tried"
+        );
     }
 
     #[test]

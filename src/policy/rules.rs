@@ -235,32 +235,28 @@ fn check_content(
     for archive in archives {
         check_archive(rules, &archive.verdict, findings);
     }
-    for leaf in &inspection.leaves {
-        let other = match leaf.kind {
-            LeafKind::Tnef => {
-                findings.add(ReasonCode::Tnef);
-                false
-            }
-            LeafKind::CryptoBlob => {
-                findings.add(ReasonCode::UnjudgeableCryptoBlob);
-                false
-            }
-            LeafKind::ForeignArchive(format) => {
-                if !rules.allow_other_attachments {
-                    findings.add_detail(ReasonCode::NotSevenZ, format);
+    // TNEF, S/MIME and PGP hide what they carry; with other attachments allowed they are
+    // no worse than any plain attachment, so the same key relaxes them.
+    if !rules.allow_other_attachments {
+        for leaf in &inspection.leaves {
+            match leaf.kind {
+                LeafKind::Tnef => findings.add(ReasonCode::Tnef),
+                LeafKind::CryptoBlob => findings.add(ReasonCode::UnjudgeableCryptoBlob),
+                LeafKind::ForeignArchive(format) => {
+                    findings.add_detail(ReasonCode::NotSevenZ, format)
                 }
-                false
+                LeafKind::Attachment => findings.add(ReasonCode::OtherAttachment),
+                LeafKind::NestedText => {
+                    if leaf.text.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+                        findings.add(ReasonCode::OtherAttachment);
+                    }
+                }
+                LeafKind::Archive | LeafKind::Body => {}
             }
-            LeafKind::Attachment => true,
-            LeafKind::NestedText => leaf.text.as_deref().is_some_and(|t| !t.trim().is_empty()),
-            LeafKind::Archive | LeafKind::Body => false,
-        };
-        if other && !rules.allow_other_attachments {
-            findings.add(ReasonCode::OtherAttachment);
         }
-    }
-    if !inspection.crypto_containers.is_empty() {
-        findings.add(ReasonCode::UnjudgeableCryptoBlob);
+        if !inspection.crypto_containers.is_empty() {
+            findings.add(ReasonCode::UnjudgeableCryptoBlob);
+        }
     }
     if rules.forbid_identifiers && carries_identifier(inspection) {
         findings.add(ReasonCode::IdentifierInText);

@@ -95,6 +95,12 @@ impl Archive {
                     "the header is only partly encrypted".into(),
                 ));
             }
+            if packed.pack_pos.checked_add(packed.pack_size) != Some(start.next_offset) {
+                return Err(ParseError::Structure(
+                    "bytes between the encrypted header and the next header belong to no stream"
+                        .into(),
+                ));
+            }
             return Ok(Archive {
                 start,
                 packed_header: Some(packed),

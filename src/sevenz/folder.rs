@@ -105,12 +105,15 @@ impl Folder {
         }
         let total_out: usize = coders.iter().map(|c| c.num_out).sum();
         let total_in: usize = coders.iter().map(|c| c.num_in).sum();
+        let max_in = (total_in as u64)
+            .checked_sub(1)
+            .ok_or_else(|| bad("folder without inputs"))?;
         let num_bind_pairs = total_out
             .checked_sub(1)
             .ok_or_else(|| bad("folder without outputs"))?;
         let mut bind_pairs = Vec::with_capacity(num_bind_pairs);
         for _ in 0..num_bind_pairs {
-            let input = r.count(total_in as u64 - 1, "bind pair input index")?;
+            let input = r.count(max_in, "bind pair input index")?;
             let output = r.count(total_out as u64 - 1, "bind pair output index")?;
             bind_pairs.push((input, output));
         }
@@ -124,7 +127,7 @@ impl Folder {
         } else {
             let mut packed = Vec::with_capacity(num_packed);
             for _ in 0..num_packed {
-                packed.push(r.count(total_in as u64 - 1, "packed stream index")?);
+                packed.push(r.count(max_in, "packed stream index")?);
             }
             packed
         };

@@ -25,7 +25,8 @@ const ID_EMPTY_STREAM: u8 = 0x0E;
 pub(crate) const ID_ENCODED_HEADER: u8 = 0x17;
 
 const MAX_PACK_STREAMS: u64 = 1_000_000;
-const MAX_FOLDERS: u64 = 1_000_000;
+/// Each folder costs a few hundred bytes of memory: 100,000 bound it to some 40 MB.
+const MAX_FOLDERS: u64 = 100_000;
 const MAX_FILES: u64 = 1_000_000;
 const MAX_SUBSTREAMS: u64 = 1_000_000;
 const MAX_PROPERTIES: usize = 4096;
@@ -244,7 +245,11 @@ impl Header {
 
     /// Files with data must match the substreams, one for one.
     fn check_streams(&self) -> Result<(), ParseError> {
-        let streams: u64 = self.main.substreams.iter().sum();
+        let streams = self
+            .main
+            .substreams
+            .iter()
+            .fold(0u64, |sum, n| sum.saturating_add(*n));
         let with_data = self.files.saturating_sub(self.empty_stream_files);
         if streams != with_data {
             return Err(ParseError::Structure(format!(

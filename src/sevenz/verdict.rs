@@ -52,6 +52,23 @@ fn min_cycles<'a>(folders: impl Iterator<Item = &'a Folder>) -> Result<Option<u8
 fn judge(archive: &Archive) -> Result<ArchiveVerdict, ParseError> {
     let header_folder = archive.packed_header.as_ref().map(|p| &p.folder);
     let header = match &archive.contents {
+        Contents::Hidden
+            if archive
+                .packed_header
+                .as_ref()
+                .is_some_and(|p| p.pack_pos == 0) =>
+        {
+            // The encrypted header is the only stream: no file has content.
+            return Ok(ArchiveVerdict {
+                verdict: VerdictKind::Unencrypted,
+                reason: "holds no data stream besides its encrypted header (only empty files or directories): no content is encrypted".into(),
+                header_encrypted: Some(true),
+                kdf_cycles_power: min_cycles(header_folder.into_iter())?,
+                folders: Some(0),
+                encrypted_folders: Some(0),
+                files: None,
+            });
+        }
         Contents::Hidden => {
             return Ok(ArchiveVerdict {
                 verdict: VerdictKind::Encrypted,
@@ -144,18 +161,10 @@ pub fn password_opens(bytes: &[u8], password: &str) -> Option<bool> {
     candidates.sort_by_key(|(_, size, _)| *size);
     let (index, size, crc) = *candidates.first()?;
     let folder = header.main.folders.get(index)?;
-    let pos = header.main.pack_pos.checked_add(
-        header
-            .main
-            .pack_sizes
-            .iter()
-            .take(first_pack_index(header, index))
-            .sum(),
-    )?;
-    let pack_size = *header
-        .main
-        .pack_sizes
-        .get(first_pack_index(header, index))?;
+    let first_pack = first_pack_index(header, index);
+    let mut before = header.main.pack_sizes.iter().take(first_pack);
+    let pos = before.try_fold(header.main.pack_pos, |pos, size| pos.checked_add(*size))?;
+    let pack_size = *header.main.pack_sizes.get(first_pack)?;
     let slice = pack_slice(bytes, &archive.start, pos, pack_size).ok()?;
     match decode_prefix(folder, slice, size, MAX_UNPACKED_HEADER, Some(password)) {
         Ok(plain) => Some(crc32fast::hash(&plain) == crc),

@@ -75,6 +75,14 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
+/// A port nobody listens on right now on [::1].
+pub fn free_port_v6() -> u16 {
+    TcpListener::bind("[::1]:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind [::1]:0")
+}
+
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
@@ -94,19 +102,23 @@ pub fn wait_until<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> O
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &Path) {
+    if let Err(why) = try_wait_for_port(port, child, log) {
+        panic!("{what} {why}");
+    }
+}
+
+/// Waits until `port` accepts; Err with the log if the child exits first or time runs out.
+fn try_wait_for_port(port: u16, child: &mut Child, log: &Path) -> Result<(), String> {
     let up = wait_until(STARTUP, || {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "{what} exited ({status}) before listening on {port}:\n{}",
+            return Some(Err(format!(
+                "exited ({status}) before listening on {port}:\n{}",
                 fs::read_to_string(log).unwrap_or_default()
-            );
+            )));
         }
-        TcpStream::connect(("127.0.0.1", port)).ok()
+        TcpStream::connect(("127.0.0.1", port)).ok().map(|_| Ok(()))
     });
-    assert!(
-        up.is_some(),
-        "{what} did not listen on {port} within {STARTUP:?}"
-    );
+    up.unwrap_or_else(|| Err(format!("did not listen on {port} within {STARTUP:?}")))
 }
 
 fn stop_child(child: &mut Child) {
@@ -330,6 +342,8 @@ pub struct GatewayConfig {
     sections: BTreeMap<String, BTreeMap<String, String>>,
     /// Raw TOML appended after the sections, e.g. `[[protocols]]` tables.
     tail: String,
+    /// Listen on [::1] too.
+    ipv6: bool,
 }
 
 impl GatewayConfig {
@@ -338,6 +352,7 @@ impl GatewayConfig {
         let mut config = GatewayConfig {
             sections: BTreeMap::new(),
             tail: String::new(),
+            ipv6: false,
         };
         config
             .set("smtp", "hostname", "\"sealgate.test\"")
@@ -361,10 +376,21 @@ impl GatewayConfig {
         self
     }
 
+    /// Whether `key` is set in `[section]`.
+    pub fn has(&self, section: &str, key: &str) -> bool {
+        self.sections.get(section).is_some_and(|keys| keys.contains_key(key))
+    }
+
     /// Appends raw TOML (array tables such as `[[protocols]]`) after the sections.
     pub fn append(&mut self, toml: &str) -> &mut Self {
         self.tail.push_str(toml);
         self.tail.push('\n');
+        self
+    }
+
+    /// Listens on a second address, [::1]:PORT (see [`Gateway::port_v6`]).
+    pub fn listen_ipv6(&mut self) -> &mut Self {
+        self.ipv6 = true;
         self
     }
 
@@ -402,46 +428,77 @@ pub struct Gateway {
     dir: TempDir,
     port: u16,
     metrics_port: u16,
+    port_v6: Option<u16>,
 }
 
 impl Gateway {
     /// Writes the configuration with fresh ports and starts the binary; waits for the port.
     pub fn start(config: &GatewayConfig) -> Gateway {
         let dir = TempDir::new().expect("temp dir");
-        let port = free_port();
-        let metrics_port = free_port();
+        // A free port can be taken by another test between our probe and the gateway's bind:
+        // then try again with fresh ports.
+        for attempt in 1.. {
+            let port = free_port();
+            let metrics_port = free_port();
+            let port_v6 = config.ipv6.then(free_port_v6);
+            let mut child = Gateway::spawn(config, dir.path(), port, metrics_port, port_v6);
+            let log = dir.path().join("sealgate.log");
+            match try_wait_for_port(port, &mut child, &log) {
+                Ok(()) => {
+                    return Gateway {
+                        child,
+                        dir,
+                        port,
+                        metrics_port,
+                        port_v6,
+                    }
+                }
+                Err(why) if attempt < 3 && why.contains("in use") => {
+                    eprintln!("sealgate: port taken, retrying: {why}");
+                }
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("sealgate {why}");
+                }
+            }
+        }
+        unreachable!()
+    }
+
+    fn spawn(
+        config: &GatewayConfig,
+        dir: &Path,
+        port: u16,
+        metrics_port: u16,
+        port_v6: Option<u16>,
+    ) -> Child {
         let mut config = config.clone();
+        let listen = match port_v6 {
+            Some(v6) => format!("[\"127.0.0.1:{port}\", \"[::1]:{v6}\"]"),
+            None => format!("[\"127.0.0.1:{port}\"]"),
+        };
         config
-            .set("smtp", "listen", &format!("[\"127.0.0.1:{port}\"]"))
-            .set(
-                "metrics",
-                "listen",
-                &format!("\"127.0.0.1:{metrics_port}\""),
-            )
-            .set(
+            .set("smtp", "listen", &listen)
+            .set("metrics", "listen", &format!("\"127.0.0.1:{metrics_port}\""));
+        if !config.has("audit", "store") {
+            config.set(
                 "audit",
                 "store",
-                &format!("\"sqlite:{}\"", dir.path().join("audit.db").display()),
+                &format!("\"sqlite:{}\"", dir.join("audit.db").display()),
             );
-        let path = dir.path().join("sealgate.toml");
+        }
+        let path = dir.join("sealgate.toml");
         fs::write(&path, config.render()).expect("write config");
-        let log = dir.path().join("sealgate.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        Command::new(env!("CARGO_BIN_EXE_sealgate"))
             .arg("serve")
             .arg("--config")
             .arg(&path)
             .stdin(Stdio::null())
-            .stdout(fs::File::create(dir.path().join("stdout.log")).expect("log"))
-            .stderr(fs::File::create(&log).expect("log"))
+            .stdout(fs::File::create(dir.join("stdout.log")).expect("log"))
+            .stderr(fs::File::create(dir.join("sealgate.log")).expect("log"))
             .spawn()
-            .expect("spawn sealgate");
-        wait_for_port(port, &mut child, "sealgate", &log);
-        Gateway {
-            child,
-            dir,
-            port,
-            metrics_port,
-        }
+            .expect("spawn sealgate")
     }
 
     pub fn port(&self) -> u16 {
@@ -450,6 +507,11 @@ impl Gateway {
 
     pub fn metrics_port(&self) -> u16 {
         self.metrics_port
+    }
+
+    /// The [::1] port, when started with [`GatewayConfig::listen_ipv6`].
+    pub fn port_v6(&self) -> Option<u16> {
+        self.port_v6
     }
 
     pub fn server(&self) -> String {

@@ -52,7 +52,12 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 impl Client {
     /// Connects without reading anything.
     pub fn connect_silent(port: u16) -> Client {
-        let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect to gateway");
+        Client::connect_to(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    /// Connects to `address` without reading anything.
+    pub fn connect_to(address: std::net::SocketAddr) -> Client {
+        let tcp = TcpStream::connect(address).expect("connect to gateway");
         tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         Client {
             stream: Box::new(tcp.try_clone().unwrap()),
