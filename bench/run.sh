@@ -10,7 +10,8 @@
 #   QUICK=1 bench/run.sh               # one short repetition, to check the set-up
 # Knobs: REPS, QUICK, PROTECTED=auto|1|0, PROFILE=auto|1|0, OUT (results dir), KEEP=1 (keep temp),
 #   SEALGATE_BIN (measure that binary, no build), SEALGATE_B_BIN (a second build measured in the
-#   same run, as path "sealgate-b"), ONLY=throughput|latency|memory|profile (one part).
+#   same run, as path "sealgate-b"), ONLY=throughput|latency|memory|profile (one part),
+#   MEASURE_ARGS (extra options for bench/measure.py: message counts, sessions).
 # Everything listens on 127.0.0.1 only; every process started here is stopped on exit.
 set -euo pipefail
 
@@ -190,6 +191,9 @@ COMMON=(--out "$OUT" --sink-log "$TMP/sink.log" --direct-port "$SINK_PORT"
         --sealgate-port "$SEALGATE_PORT" --postfix-port "$POSTFIX_PORT" --sealgate-pid "$SEALGATE_PID"
         --p100k "$TMP/protected-100k.eml" --p25m "$TMP/protected-25m.eml" "${PROT_ARGS[@]}"
         "${B_ARGS[@]}")
+# MEASURE_ARGS: more options for bench/measure.py, e.g. "--p25m-count 10 --small-count 5000".
+read -r -a EXTRA <<<"${MEASURE_ARGS:-}"
+COMMON+=("${EXTRA[@]}")
 if [ "$QUICK" = 1 ]; then
     COMMON+=(--small-count 300 --large-count 30 --p100k-count 20 --p25m-count 4
              --latency-count 200 --idle-sessions 1000 --big-sessions 10)
