@@ -197,7 +197,8 @@ impl Session {
                 protocol: r.protocol.clone(),
             })
             .collect();
-        let today = Utc::now().date_naive();
+        // Protocols are in force by local calendar days, as `sealgate check` judges them.
+        let today = chrono::Local::now().date_naive();
         let started = Instant::now();
         let job = tokio::task::spawn_blocking(move || {
             let decision = policy::evaluate(&settings.registry, &recipients, &message, today);
