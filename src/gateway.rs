@@ -13,7 +13,7 @@ use crate::config::{Config, TlsPolicy};
 use crate::metrics::{Health, Metrics};
 use crate::policy::Registry;
 use crate::relay::{NextHop, RelaySettings};
-use crate::smtp::tls;
+use crate::tls;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {

@@ -22,5 +22,6 @@ pub mod policy;
 pub mod relay;
 pub mod sevenz;
 pub mod smtp;
+pub mod tls;
 pub mod http;
 pub mod metrics;

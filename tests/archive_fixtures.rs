@@ -20,7 +20,10 @@ fn fixtures() -> PathBuf {
 }
 
 fn password(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("password.txt")).unwrap().trim_end_matches('\n').to_string()
+    std::fs::read_to_string(dir.join("password.txt"))
+        .unwrap()
+        .trim_end_matches('\n')
+        .to_string()
 }
 
 fn manifest(dir: &Path) -> Vec<Expected> {
@@ -49,7 +52,10 @@ fn check_corpus(dir: &Path) {
     for e in &entries {
         let bytes = std::fs::read(dir.join(&e.file)).unwrap();
         let v = sevenz::verdict(&bytes);
-        let reason_ok = e.reason.as_ref().is_none_or(|r| v.reason.contains(r.as_str()));
+        let reason_ok = e
+            .reason
+            .as_ref()
+            .is_none_or(|r| v.reason.contains(r.as_str()));
         if v.verdict.as_str() != e.verdict
             || v.header_encrypted != e.header_encrypted
             || v.kdf_cycles_power != e.kdf_cycles_power
@@ -59,7 +65,11 @@ fn check_corpus(dir: &Path) {
         }
         assert!(!v.reason.is_empty(), "{}: empty reason", e.file);
     }
-    assert!(failures.is_empty(), "fixtures with the wrong verdict:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "fixtures with the wrong verdict:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -71,21 +81,40 @@ fn committed_fixtures_have_their_expected_verdicts() {
 fn counts_are_reported_where_the_header_is_visible() {
     let dir = fixtures();
     let v = sevenz::verdict(&std::fs::read(dir.join("enc-nonsolid.7z")).unwrap());
-    assert_eq!((v.folders, v.encrypted_folders, v.files), (Some(3), Some(3), Some(3)));
+    assert_eq!(
+        (v.folders, v.encrypted_folders, v.files),
+        (Some(3), Some(3), Some(3))
+    );
     let v = sevenz::verdict(&std::fs::read(dir.join("mixed.7z")).unwrap());
-    assert_eq!((v.folders, v.encrypted_folders, v.files), (Some(2), Some(1), Some(4)));
+    assert_eq!(
+        (v.folders, v.encrypted_folders, v.files),
+        (Some(2), Some(1), Some(4))
+    );
     let v = sevenz::verdict(&std::fs::read(dir.join("only-empty.7z")).unwrap());
-    assert_eq!((v.folders, v.encrypted_folders, v.files), (Some(0), Some(0), Some(2)));
+    assert_eq!(
+        (v.folders, v.encrypted_folders, v.files),
+        (Some(0), Some(0), Some(2))
+    );
     let v = sevenz::verdict(&std::fs::read(dir.join("enc-hdr-lzma2.7z")).unwrap());
-    assert_eq!((v.folders, v.files), (None, None), "an encrypted header hides the counts");
+    assert_eq!(
+        (v.folders, v.files),
+        (None, None),
+        "an encrypted header hides the counts"
+    );
 }
 
 #[test]
 fn has_signature_finds_7z_by_bytes_not_name() {
     let dir = fixtures();
-    assert!(sevenz::has_signature(&std::fs::read(dir.join("enc-lzma2.7z")).unwrap()));
-    assert!(!sevenz::has_signature(&std::fs::read(dir.join("zip-renamed.7z")).unwrap()));
-    assert!(!sevenz::has_signature(&std::fs::read(dir.join("sfx.exe")).unwrap()));
+    assert!(sevenz::has_signature(
+        &std::fs::read(dir.join("enc-lzma2.7z")).unwrap()
+    ));
+    assert!(!sevenz::has_signature(
+        &std::fs::read(dir.join("zip-renamed.7z")).unwrap()
+    ));
+    assert!(!sevenz::has_signature(
+        &std::fs::read(dir.join("sfx.exe")).unwrap()
+    ));
     assert!(!sevenz::has_signature(b""));
 }
 
@@ -114,8 +143,16 @@ fn password_opens_with_the_right_password_only() {
     let pw = password(&dir);
     for name in TESTABLE {
         let bytes = std::fs::read(dir.join(name)).unwrap();
-        assert_eq!(sevenz::password_opens(&bytes, &pw), Some(true), "{name}: right password");
-        assert_eq!(sevenz::password_opens(&bytes, "Tr0ub4dor&3"), Some(false), "{name}: wrong password");
+        assert_eq!(
+            sevenz::password_opens(&bytes, &pw),
+            Some(true),
+            "{name}: right password"
+        );
+        assert_eq!(
+            sevenz::password_opens(&bytes, "Tr0ub4dor&3"),
+            Some(false),
+            "{name}: wrong password"
+        );
     }
 }
 
@@ -123,7 +160,10 @@ fn password_opens_with_the_right_password_only() {
 fn password_opens_never_contradicts_for_any_fixture() {
     let dir = fixtures();
     let pw = password(&dir);
-    for e in manifest(&dir).into_iter().filter(|e| !TESTABLE.contains(&e.file.as_str())) {
+    for e in manifest(&dir)
+        .into_iter()
+        .filter(|e| !TESTABLE.contains(&e.file.as_str()))
+    {
         let bytes = std::fs::read(dir.join(&e.file)).unwrap();
         let right = sevenz::password_opens(&bytes, &pw);
         let wrong = sevenz::password_opens(&bytes, "not the password");
@@ -133,8 +173,18 @@ fn password_opens_never_contradicts_for_any_fixture() {
             assert_eq!(right, Some(false), "damaged encrypted stream");
             continue;
         }
-        assert_ne!(right, Some(false), "{}: the right password was refused", e.file);
-        assert_ne!(wrong, Some(true), "{}: a wrong password was accepted", e.file);
+        assert_ne!(
+            right,
+            Some(false),
+            "{}: the right password was refused",
+            e.file
+        );
+        assert_ne!(
+            wrong,
+            Some(true),
+            "{}: a wrong password was accepted",
+            e.file
+        );
         if e.verdict != "encrypted" && e.verdict != "partially_encrypted" {
             assert_eq!(right, None, "{}: nothing encrypted to test", e.file);
         }
@@ -167,7 +217,11 @@ fn password_opens_refuses_costly_key_derivation() {
 }
 
 fn tool_present(tool: &str) -> bool {
-    let ok = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok && std::env::var("SEALGATE_ALLOW_SKIP").as_deref() != Ok("1") {
         panic!("{tool} is missing: apt-get install 7zip p7zip-full; pip install py7zr (or set SEALGATE_ALLOW_SKIP=1)");
     }
@@ -181,7 +235,11 @@ fn the_fixture_script_regenerates_a_corpus_with_the_same_verdicts() {
     }
     let out = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/make-archives.sh");
-    let status = Command::new("bash").arg(script).arg(out.path()).status().unwrap();
+    let status = Command::new("bash")
+        .arg(script)
+        .arg(out.path())
+        .status()
+        .unwrap();
     assert!(status.success(), "make-archives.sh failed");
     check_corpus(out.path());
 }

@@ -89,6 +89,11 @@ async fn the_store_is_sqlite_in_wal_mode() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+    use std::os::unix::fs::PermissionsExt;
+    for file in [f.path.clone(), f.path.with_extension("db-wal")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    }
     let version: i64 = conn
         .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
         .unwrap();
@@ -212,7 +217,9 @@ async fn pruning_keeps_the_rest_of_the_chain_verifiable() {
     assert!(store.verify().await.unwrap().verifies());
 
     // A second prune that removes the first checkpoint as well still verifies.
-    let summary = store.prune_before(chrono::Utc::now() + chrono::Duration::days(1)).await;
+    let summary = store
+        .prune_before(chrono::Utc::now() + chrono::Duration::days(1))
+        .await;
     assert_eq!(summary.unwrap().pruned, 4);
     let chain = store.verify().await.unwrap();
     assert!(chain.verifies(), "{:?}", chain.broken);
@@ -249,7 +256,10 @@ async fn a_store_that_cannot_be_written_is_a_clear_error() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("no-such-dir") && err.contains("create it"), "{err}");
+    assert!(
+        err.contains("no-such-dir") && err.contains("create it"),
+        "{err}"
+    );
     assert!(
         !dir.path().join("no-such-dir").exists(),
         "parent directories are never created"
@@ -358,4 +368,18 @@ async fn queries_filter_by_time_and_protocol() {
         .map(|t| t.record.id)
         .collect();
     assert_eq!(ids, ["old"]);
+}
+
+#[tokio::test]
+async fn a_head_set_back_is_found() {
+    let f = fixture();
+    let store = AuditStore::open(&f.spec, "gw1").await.unwrap();
+    three_transfers(&store).await;
+    raw(
+        &f.path,
+        "UPDATE audit_chain_head SET seq = 3, hash = (SELECT hash FROM audit_entries WHERE seq = 3)",
+    );
+    let broken = store.verify().await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 4, "{broken}");
+    assert!(broken.problem.contains("beyond the chain head"), "{broken}");
 }

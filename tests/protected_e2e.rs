@@ -137,10 +137,10 @@ fn a_bad_protected_message_is_refused_in_both_languages_and_never_relayed() {
     let run = send_file(&gateway, PROTECTED, &fixture("other_attachment_pdf.eml"));
     assert!(run.has_reply("550"), "{}", run.transcript);
     let refusal: Vec<String> = run.server_lines().into_iter().filter(|l| l.starts_with("550")).collect();
-    assert!(refusal.len() >= 4, "expected a multi-line reply: {refusal:?}");
+    assert!(refusal.len() >= 3, "expected a multi-line reply: {refusal:?}");
     assert!(refusal.iter().all(|l| l.starts_with("550-5.7.1 ") || l.starts_with("550 5.7.1 ")));
     let text = refusal.join("\n");
-    assert!(text.contains("NL:") && text.contains("EN:") && text.contains("AES-256"), "{text}");
+    assert!(text.contains("NL:") && text.contains("EN:") && text.contains("7z"), "{text}");
 
     // The sink sees no message: give the gateway time it would need to relay one.
     std::thread::sleep(Duration::from_millis(500));
@@ -305,7 +305,8 @@ fn a_crash_between_decision_and_answer_leaves_an_incomplete_record_in_the_report
     assert!(written.is_some(), "no decision record appeared");
     gateway.kill();
     let run = client.join().unwrap();
-    assert!(!run.has_reply("250"), "the client must not hear 250: {}", run.transcript);
+    let answer = run.data_reply().unwrap_or_default();
+    assert!(!answer.starts_with("250"), "the client must not hear 250: {}", run.transcript);
 
     let period = chrono::Utc::now().format("%Y-%m").to_string();
     let (code, report) = sealgate(&["audit", "report", "--period", &period, "--json"], &config);

@@ -22,6 +22,7 @@
 //! The record types below have no field for them; keep it that way.
 
 pub mod chain;
+mod pg_tls;
 mod postgres;
 pub mod report;
 mod sqlite;
@@ -146,7 +147,7 @@ pub struct PruneSummary {
 
 enum Backend {
     Sqlite(sqlite::SqliteLedger),
-    Postgres(postgres::PgLedger),
+    Postgres(Box<postgres::PgLedger>),
 }
 
 /// The store behind `audit.store`. Cheap to share behind an `Arc`; every method is async and
@@ -187,7 +188,9 @@ impl AuditStore {
                     .map_err(fail)?,
             )
         } else if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-            Backend::Postgres(postgres::PgLedger::open(spec).await.map_err(fail)?)
+            Backend::Postgres(Box::new(
+                postgres::PgLedger::open(spec).await.map_err(fail)?,
+            ))
         } else {
             return Err(fail(
                 "unknown kind of store: write \"sqlite:PATH\" or \"postgres://user:password@host:port/database\" in audit.store".into(),
@@ -263,7 +266,35 @@ impl AuditStore {
             after = last.seq;
             batch.iter().for_each(|e| walker.feed(e));
         }
-        Ok(walker.finish())
+        let mut report = walker.finish();
+        if report.broken.is_none() {
+            report.broken = self.entry_beyond_head().await?;
+        }
+        Ok(report)
+    }
+
+    /// An entry past the head row means the head was set back: appends would collide with it.
+    /// The head is read after the entry, so an append committed meanwhile is not mistaken.
+    async fn entry_beyond_head(&self) -> Result<Option<BrokenEntry>, AuditError> {
+        let head = self.head().await?;
+        let Some(entry) = self
+            .entries_after(head.seq, u64::MAX)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let head = self.head().await?;
+        Ok((entry.seq > head.seq).then(|| BrokenEntry {
+            seq: entry.seq,
+            kind: entry.kind,
+            transfer_id: entry.transfer_id,
+            problem: format!(
+                "it lies beyond the chain head, which records entry {} (head edited)",
+                head.seq
+            ),
+        }))
     }
 
     async fn head(&self) -> Result<chain::Head, AuditError> {
@@ -386,8 +417,21 @@ fn to_payload<T: Serialize>(value: &T, store: &str) -> Result<Value, AuditError>
     })
 }
 
-/// Masks the password of a `postgres://user:password@host` spec.
+/// Masks the password of a `postgres://user:password@host` spec, in the user part and in a
+/// `password=` parameter.
 pub fn redact(spec: &str) -> String {
+    let spec = match spec.find("password=") {
+        Some(start) => {
+            let value = start + "password=".len();
+            let end = spec[value..].find('&').map_or(spec.len(), |e| value + e);
+            format!("{}***{}", &spec[..value], &spec[end..])
+        }
+        None => spec.to_string(),
+    };
+    redact_userinfo(&spec)
+}
+
+fn redact_userinfo(spec: &str) -> String {
     let Some((scheme, rest)) = spec.split_once("://") else {
         return spec.to_string();
     };
@@ -404,6 +448,12 @@ pub fn redact(spec: &str) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_store_can_be_shared_between_tasks() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<super::AuditStore>();
+    }
+
+    #[test]
     fn redact_masks_only_the_password() {
         assert_eq!(
             super::redact("postgres://gw:s3cr@t@db:5432/audit"),
@@ -414,5 +464,9 @@ mod tests {
             "postgres://gw@db/audit"
         );
         assert_eq!(super::redact("sqlite:/var/x.db"), "sqlite:/var/x.db");
+        assert_eq!(
+            super::redact("postgres://db/audit?user=gw&password=pw&sslmode=disable"),
+            "postgres://db/audit?user=gw&password=***&sslmode=disable"
+        );
     }
 }

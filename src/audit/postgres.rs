@@ -7,13 +7,15 @@
 //! returns after the WAL is flushed (the default `synchronous_commit = on`).
 //!
 //! Bodies are `text`, not `jsonb`: jsonb reorders keys and would lose the exact bytes that were
-//! hashed. One connection per store, reconnected on the next call when it broke.
+//! hashed. One connection per store, reconnected on the next call when it broke. TLS: see
+//! [`super::pg_tls`].
 
 use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, Row};
 
 use super::chain::{self, Head, LedgerEntry, NewEntry};
 
@@ -49,6 +51,7 @@ const COLUMNS: &str = "seq, kind, transfer_id, at, instance, body, prev_hash, ha
 
 pub struct PgLedger {
     config: tokio_postgres::Config,
+    tls: super::pg_tls::MakeRustls,
     client: Mutex<Option<Client>>,
 }
 
@@ -62,8 +65,13 @@ impl PgLedger {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
+        if config.get_application_name().is_none() {
+            config.application_name("sealgate-audit");
+        }
+        let tls = super::pg_tls::MakeRustls::new(config.get_ssl_mode() == SslMode::Require)?;
         let ledger = PgLedger {
             config,
+            tls,
             client: Mutex::new(None),
         };
         let mut guard = ledger.connected().await?;
@@ -77,7 +85,7 @@ impl PgLedger {
     async fn connected(&self) -> Result<Guard<'_>, String> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
-            let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
+            let (client, connection) = self.config.connect(self.tls.clone()).await.map_err(|e| {
                 format!(
                     "cannot connect to PostgreSQL ({}); start the server, check host, port, user, password and database in audit.store, and that pg_hba.conf admits this host",
                     pg_message(&e)
@@ -289,8 +297,15 @@ async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        .await?;
+    // Checked first so that a role without CREATE rights can use a schema someone else made.
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?;
+    if !exists {
+        tx.batch_execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            .await?;
+    }
     let version: Option<i32> = tx
         .query_one("SELECT max(version) FROM schema_version", &[])
         .await?

@@ -335,6 +335,70 @@ mod tests {
         assert!(month("nov").is_err());
     }
 
+    fn transfer(sender: &str, reasons: &[&str], outcome: Option<(&str, u16)>) -> Transfer {
+        let t = Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap();
+        let record = super::super::TransferRecord {
+            id: sender.into(),
+            instance: "gw".into(),
+            received_at: t,
+            decided_at: t,
+            client_address: "192.0.2.1:25".into(),
+            helo: "mx".into(),
+            auth_user: None,
+            tls_in: None,
+            sender: sender.into(),
+            recipients: vec![super::super::AuditRecipient {
+                address: "kindengezin@wervik.be".into(),
+                protocol: Some("p".into()),
+            }],
+            message_id: None,
+            size: 1,
+            archives: vec![],
+            verdict: if reasons.is_empty() { "pass" } else { "reject" }.into(),
+            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            next_hop: "smtp://127.0.0.1:25".into(),
+        };
+        let outcome = outcome.map(|(o, code)| super::super::TransferOutcome {
+            answered_at: t,
+            reply_code: code,
+            reply_text: String::new(),
+            outcome: o.into(),
+            tls_out: None,
+        });
+        Transfer {
+            record,
+            outcome,
+            entry_seq: 1,
+            entry_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn summaries_count_each_class_once() {
+        let transfers = [
+            transfer("a@x", &[], Some(("relayed", 250))),
+            transfer(
+                "A@x",
+                &["not_encrypted", "subject_leak"],
+                Some(("rejected", 550)),
+            ),
+            transfer("b@x", &[], Some(("other", 554))),
+            transfer("c@x", &[], Some(("deferred", 451))),
+            transfer("d@x", &[], None),
+        ];
+        let s = summarize(&transfers, &["p".into(), "q".into()], Some("p"));
+        assert_eq!(s.len(), 1);
+        let p = &s[0];
+        assert_eq!(
+            (p.transfers, p.relayed, p.refused, p.deferred, p.incomplete),
+            (5, 1, 2, 1, 1)
+        );
+        assert_eq!(p.distinct_senders, 4);
+        assert_eq!(p.refused_by_reason["not_encrypted"], 1);
+        assert_eq!(p.refused_by_reason["subject_leak"], 1);
+        assert_eq!(p.refused_by_reason["next-hop-554"], 1);
+    }
+
     #[test]
     fn csv_cells_are_quoted_and_defused() {
         assert_eq!(csv_cell("a,b"), "\"a,b\"");

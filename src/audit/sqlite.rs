@@ -2,12 +2,13 @@
 //! so that a committed entry survives a power cut, and a busy timeout for a second process
 //! (the command line) that reads or prunes while the gateway writes.
 //!
-//! rusqlite is blocking: one connection behind a mutex, used only inside `spawn_blocking`.
+//! rusqlite is blocking: one connection behind an async mutex (so waiting writers queue as
+//! tasks, not as blocked threads), used only inside `spawn_blocking`.
 //! Appends run in `BEGIN IMMEDIATE` transactions, which take SQLite's write lock up front and
 //! so serialise writers across processes too.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -39,7 +40,7 @@ INSERT INTO audit_chain_head (id, seq, hash)
 "#];
 
 pub struct SqliteLedger {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<tokio::sync::Mutex<Connection>>,
 }
 
 impl SqliteLedger {
@@ -47,7 +48,7 @@ impl SqliteLedger {
         let path = PathBuf::from(path);
         let conn = blocking(move || open_connection(&path, create)).await?;
         Ok(SqliteLedger {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(tokio::sync::Mutex::new(conn)),
         })
     }
 
@@ -56,15 +57,8 @@ impl SqliteLedger {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, String> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        blocking(move || {
-            let mut conn = conn.lock().map_err(|_| {
-                "the store's connection was poisoned by an earlier panic; restart sealgate"
-                    .to_string()
-            })?;
-            f(&mut conn)
-        })
-        .await
+        let mut conn = Arc::clone(&self.conn).lock_owned().await;
+        blocking(move || f(&mut conn)).await
     }
 
     pub async fn append(&self, instance: &str, entry: NewEntry) -> Result<(), String> {
@@ -269,9 +263,28 @@ fn check_path(path: &Path, create: bool) -> Result<(), String> {
             path.display()
         )),
         Ok(_) => Ok(()),
-        Err(_) if create => Ok(()),
+        Err(_) if create => create_private(path),
         Err(e) => Err(format!(
             "{} cannot be read ({e}); is the path right?",
+            path.display()
+        )),
+    }
+}
+
+/// The records name people (sender and recipient addresses): readable by the gateway's user
+/// only. SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!(
+            "cannot create {} ({e}); give the gateway's user write access to the directory",
             path.display()
         )),
     }

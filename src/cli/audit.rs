@@ -89,8 +89,8 @@ async fn dispatch(command: AuditCommand) -> anyhow::Result<ExitCode> {
             format,
         } => {
             let query = TransferQuery {
-                since: since.as_deref().map(|s| parse_since(s)).transpose()?,
-                until: until.as_deref().map(|s| parse_until(s)).transpose()?,
+                since: since.as_deref().map(parse_since).transpose()?,
+                until: until.as_deref().map(parse_until).transpose()?,
                 protocol,
             };
             export(&config, &query, format).await

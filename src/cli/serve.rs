@@ -45,9 +45,8 @@ fn init_logging(config: &Config) {
 }
 
 async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
-    let audit = AuditStore::open(&config.audit.store, config.instance_name())
-        .await
-        .with_context(|| format!("audit.store {:?}", config.audit.store))?;
+    // The error names the store with its password masked.
+    let audit = AuditStore::open(&config.audit.store, config.instance_name()).await?;
     let grace = Duration::from_secs(config.timeouts.shutdown_grace_seconds);
     let listen = config.smtp.listen.clone();
     let metrics_listen = config.metrics.listen;

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 /// Candidate passwords taken from one message.
 pub const MAX_CANDIDATES: usize = 64;
 /// Tries of (archive, candidate) pairs per message.
-pub const MAX_TRIES: usize = 128;
+pub const MAX_TRIES: usize = 64;
 /// Time spent trying per message.
-pub const TIME_BUDGET: Duration = Duration::from_secs(20);
+pub const TIME_BUDGET: Duration = Duration::from_secs(5);
 /// Archives with a costlier key derivation than this are not tried (one try would take
 /// seconds); 7-Zip writes 19.
 pub const MAX_TRIED_KDF_CYCLES_POWER: u8 = 22;

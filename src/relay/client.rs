@@ -207,7 +207,7 @@ impl NextHopClient {
             .map_err(|e| RelayError::Tls(e.to_string()))?;
         let (_, session) = tls.get_ref();
         self.tls_version = session.protocol_version();
-        self.tls_info = Some(crate::smtp::tls::describe(
+        self.tls_info = Some(crate::tls::describe(
             session.protocol_version(),
             session.negotiated_cipher_suite(),
         ));

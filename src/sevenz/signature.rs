@@ -97,7 +97,7 @@ pub(crate) fn next_header<'a>(
 /// Volumes are cut at a fixed size that 7-Zip users give in k or m: a length that is a
 /// multiple of 1024 and points past its end is most likely the first part of a set.
 fn looks_like_volume(len: u64) -> bool {
-    len >= 1024 && len % 1024 == 0
+    len >= 1024 && len.is_multiple_of(1024)
 }
 
 /// Why bytes without the 7z signature at offset 0 are not a 7z archive.

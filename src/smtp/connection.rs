@@ -93,10 +93,18 @@ impl Connection {
         self.flush().await
     }
 
-    /// True when the client sent more than a command before our reply (forbidden without
-    /// PIPELINING, and always before the greeting).
-    pub fn has_pending_input(&self) -> bool {
-        !self.input.is_empty()
+    /// True when the client has already sent something, looking at the socket without
+    /// waiting. Before the greeting that is a client that does not follow the protocol
+    /// (Postfix's pre-greet test): an MTA waits for the 220.
+    pub fn talked_first(&mut self) -> bool {
+        if !self.input.is_empty() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        match &self.stream {
+            Stream::Plain(s) => s.try_read(&mut probe).is_ok_and(|n| n > 0),
+            _ => false,
+        }
     }
 
     fn has_complete_line(&self) -> bool {
@@ -171,7 +179,7 @@ impl Connection {
             .await
             .map_err(|_| ConnectionError::Timeout(wait))??;
         let (_, session) = tls.get_ref();
-        let info = super::tls::describe(
+        let info = crate::tls::describe(
             session.protocol_version(),
             session.negotiated_cipher_suite(),
         );

@@ -7,6 +7,6 @@ pub mod listener;
 pub mod proxy;
 pub mod reply;
 pub mod session;
-pub mod tls;
+
 
 pub use reply::{Reply, Status};

@@ -131,8 +131,14 @@ impl PgCluster {
             ],
         );
         assert!(out.status.success(), "initdb failed: {}", text(&out));
-        let port = free_port();
-        let cluster = PgCluster { dir, port };
+        let mut cluster = PgCluster { dir, port: 0 };
+        // Another process may take the free port before the server binds it: try a few.
+        for _ in 0..3 {
+            cluster.port = free_port();
+            if cluster.try_start().is_ok() {
+                return Some(cluster);
+            }
+        }
         cluster.pg_ctl_start();
         Some(cluster)
     }
@@ -142,6 +148,12 @@ impl PgCluster {
     }
 
     pub fn pg_ctl_start(&self) {
+        if let Err(e) = self.try_start() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_start(&self) -> Result<(), String> {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
@@ -163,12 +175,14 @@ impl PgCluster {
                 "start",
             ],
         );
-        assert!(
-            out.status.success(),
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "pg_ctl start failed: {}\n{}",
             text(&out),
             std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        ))
     }
 
     pub fn pg_ctl_stop(&self) {
@@ -186,6 +200,33 @@ impl PgCluster {
         assert!(out.status.success(), "pg_ctl stop failed: {}", text(&out));
     }
 
+    /// The cluster's temp dir (owned by postgres when running as root).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Appends settings to postgresql.conf and restarts the server.
+    pub fn restart_with(&self, settings: &str) {
+        use std::io::Write;
+        let conf = self.data().join("postgresql.conf");
+        let mut file = std::fs::OpenOptions::new().append(true).open(conf).unwrap();
+        writeln!(file, "{settings}").unwrap();
+        self.pg_ctl_stop();
+        self.pg_ctl_start();
+    }
+
+    /// Gives `path` to user postgres (when running as root), e.g. a key file.
+    pub fn give(&self, path: &Path) {
+        if is_root() {
+            let status = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(path)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
     /// A new empty database, and the URL of it.
     pub fn database(&self, name: &str) -> String {
         self.psql("postgres", &format!("CREATE DATABASE {name}"));
@@ -199,7 +240,14 @@ impl PgCluster {
     /// Runs SQL with psql and returns its unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
             .args(["-d", db, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .unwrap();

@@ -376,6 +376,13 @@ impl GatewayConfig {
         self
     }
 
+    /// Whether `key` is set in `[section]`.
+    pub fn has(&self, section: &str, key: &str) -> bool {
+        self.sections
+            .get(section)
+            .is_some_and(|keys| keys.contains_key(key))
+    }
+
     /// Appends raw TOML (array tables such as `[[protocols]]`) after the sections.
     pub fn append(&mut self, toml: &str) -> &mut Self {
         self.tail.push_str(toml);
@@ -473,18 +480,18 @@ impl Gateway {
             Some(v6) => format!("[\"127.0.0.1:{port}\", \"[::1]:{v6}\"]"),
             None => format!("[\"127.0.0.1:{port}\"]"),
         };
-        config
-            .set("smtp", "listen", &listen)
-            .set(
-                "metrics",
-                "listen",
-                &format!("\"127.0.0.1:{metrics_port}\""),
-            )
-            .set(
+        config.set("smtp", "listen", &listen).set(
+            "metrics",
+            "listen",
+            &format!("\"127.0.0.1:{metrics_port}\""),
+        );
+        if !config.has("audit", "store") {
+            config.set(
                 "audit",
                 "store",
                 &format!("\"sqlite:{}\"", dir.join("audit.db").display()),
             );
+        }
         let path = dir.join("sealgate.toml");
         fs::write(&path, config.render()).expect("write config");
         Command::new(env!("CARGO_BIN_EXE_sealgate"))

@@ -114,7 +114,7 @@ impl Session {
     async fn serve(&mut self) -> SessionResult {
         let host = self.hostname().to_string();
         // A client that talks before the greeting is not an MTA (Postfix: pre-greet test).
-        if self.conn.has_pending_input() {
+        if self.conn.talked_first() {
             warn!(client = %self.client, "client sent data before the greeting; dropped");
             return SessionResult::Dropped;
         }

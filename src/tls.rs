@@ -1,4 +1,5 @@
-//! TLS material: the inbound STARTTLS acceptor and the outbound client configuration.
+//! TLS material for every side: the inbound STARTTLS acceptor, and one client configuration
+//! builder for the next hop and the PostgreSQL audit store.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,0 +1,321 @@
+//! `sealgate audit verify|export|report|prune` as a DPO runs them: the real binary, a real
+//! configuration file, a real store.
+
+mod audit_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use audit_support::*;
+use chrono::{TimeZone, Utc};
+use sealgate::audit::AuditStore;
+
+fn write_config(dir: &Path, store: &str, retention_days: u32) -> PathBuf {
+    let path = dir.join("sealgate.toml");
+    let text = format!(
+        r#"
+[smtp]
+listen = ["127.0.0.1:2525"]
+hostname = "sealgate.test"
+
+[relay]
+next_hop = "smtp://127.0.0.1:10025"
+
+[audit]
+store = "{store}"
+instance = "gw-cli"
+retention_days = {retention_days}
+
+[[protocols]]
+id = "{PROTOCOL}"
+title = "Opgroeien regie -> OCMW Wervik"
+mailboxes = ["kindengezin@wervik.be"]
+in_force_from = 2023-12-01
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sealgate(args: &[&str], config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .arg("audit")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("SEALGATE__AUDIT__STORE")
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// October 2025: t1 relayed, t2 and t4 refused, t3 incomplete, t6 to another protocol only;
+/// t5 falls in November.
+async fn october(store: &AuditStore) {
+    let day = |d: u32| Utc.with_ymd_and_hms(2025, 10, d, 9, 30, 0).unwrap();
+    let t1 = record_at("t1", "alice@opgroeien.be", day(2));
+    let t2 = refused(record_at("t2", "Bob@opgroeien.be", day(3)), "not_encrypted");
+    let t3 = record_at("t3", "alice@opgroeien.be", day(4));
+    let t4 = refused(
+        record_at("t4", "carol@opgroeien.be", day(31)),
+        "header_not_encrypted",
+    );
+    let t5 = record_at(
+        "t5",
+        "dave@opgroeien.be",
+        Utc.with_ymd_and_hms(2025, 11, 1, 0, 0, 0).unwrap(),
+    );
+    let mut t6 = record_at("t6", "erin@opgroeien.be", day(5));
+    t6.recipients[0].protocol = Some("another-protocol".into());
+    for r in [&t1, &t2, &t3, &t4, &t5, &t6] {
+        store.record_decision(r).await.unwrap();
+    }
+    store.record_outcome("t1", &relayed(&t1)).await.unwrap();
+    store.record_outcome("t2", &rejected(&t2)).await.unwrap();
+    store.record_outcome("t4", &rejected(&t4)).await.unwrap();
+    store.record_outcome("t5", &relayed(&t5)).await.unwrap();
+    store.record_outcome("t6", &relayed(&t6)).await.unwrap();
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    config: PathBuf,
+}
+
+fn setup(retention_days: u32) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let spec = format!("sqlite:{}", db.display());
+    let config = write_config(dir.path(), &spec, retention_days);
+    runtime().block_on(async {
+        let store = AuditStore::open(&spec, "gw-test").await.unwrap();
+        october(&store).await;
+    });
+    Setup { dir, db, config }
+}
+
+#[test]
+fn verify_passes_then_names_the_first_broken_entry() {
+    let s = setup(0);
+    let out = sealgate(&["verify"], &s.config);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("verifies: 11 entries"),
+        "{}",
+        stdout(&out)
+    );
+
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    conn.execute(
+        "UPDATE audit_entries SET body = replace(body, '\"size\":48213', '\"size\":1') WHERE seq = 3",
+        [],
+    )
+    .unwrap();
+    let out = sealgate(&["verify"], &s.config);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("BROKEN at entry 3 (decision of transfer t3)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn report_counts_per_protocol_as_json_and_text() {
+    let s = setup(0);
+    let out = sealgate(&["report", "--period", "2025-10", "--json"], &s.config);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["chain"]["verifies"], true);
+    let protocols = report["protocols"].as_array().unwrap();
+    let ids: Vec<&str> = protocols
+        .iter()
+        .map(|p| p["protocol"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["another-protocol", PROTOCOL]);
+    let ours = &protocols[1];
+    assert_eq!(ours["transfers"], 4);
+    assert_eq!(ours["relayed"], 1);
+    assert_eq!(ours["refused"], 2);
+    assert_eq!(ours["refused_by_reason"]["not_encrypted"], 1);
+    assert_eq!(ours["refused_by_reason"]["header_not_encrypted"], 1);
+    assert_eq!(ours["incomplete"], 1);
+    assert_eq!(ours["distinct_senders"], 3);
+
+    let out = sealgate(
+        &["report", "--period", "2025-10", "--protocol", PROTOCOL],
+        &s.config,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("hash chain: verifies"), "{text}");
+    assert!(text.contains(&format!("protocol {PROTOCOL}")), "{text}");
+    assert!(!text.contains("another-protocol"), "{text}");
+    for line in [
+        "transfers         4",
+        "relayed           1",
+        "refused           2",
+        "incomplete        1",
+        "distinct senders  3",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in:\n{text}");
+    }
+
+    // A month without transfers still lists the configured protocol, with zeros.
+    let out = sealgate(&["report", "--period", "2025-09", "--json"], &s.config);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["protocols"][0]["protocol"], PROTOCOL);
+    assert_eq!(report["protocols"][0]["transfers"], 0);
+}
+
+#[test]
+fn a_broken_chain_shows_in_the_report() {
+    let s = setup(0);
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    conn.execute("DELETE FROM audit_entries WHERE seq = 2", [])
+        .unwrap();
+    let out = sealgate(&["report", "--period", "2025-10", "--json"], &s.config);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["chain"]["verifies"], false);
+    assert!(report["chain"]["first_broken"]
+        .as_str()
+        .unwrap()
+        .starts_with("entry 3"));
+}
+
+#[test]
+fn export_filters_by_date_and_protocol() {
+    let s = setup(0);
+    let args = [
+        "export",
+        "--since",
+        "2025-10-01",
+        "--until",
+        "2025-10-31",
+        "--protocol",
+        PROTOCOL,
+        "--format",
+        "json",
+    ];
+    let out = sealgate(&args, &s.config);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let records = records.as_array().unwrap();
+    let ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["t1", "t2", "t3", "t4"]);
+    assert_eq!(records[0]["outcome"]["reply_code"], 250);
+    assert_eq!(records[0]["archives"][0]["kdf_cycles_power"], 19);
+    assert_eq!(records[2]["outcome"], serde_json::Value::Null);
+    assert_eq!(records[2]["complete"], false);
+    assert_eq!(records[1]["reasons"][0], "not_encrypted");
+
+    let mut csv_args = args;
+    csv_args[8] = "csv";
+    csv_args[2] = "2025-10-03";
+    let out = sealgate(&csv_args, &s.config);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(lines[0].starts_with("id,instance,received_at,"), "{text}");
+    assert_eq!(lines.len(), 4, "header, t2, t3, t4:\n{text}");
+    assert!(lines[1].starts_with("t2,gw-test,2025-10-03T09:30:00+00:00,"));
+    assert!(lines[1].contains(&format!(
+        "kindengezin@wervik.be={PROTOCOL};dossier@opgroeien.be"
+    )));
+    assert!(
+        lines[2].contains(",false,"),
+        "t3 is incomplete: {}",
+        lines[2]
+    );
+}
+
+#[test]
+fn prune_keeps_the_chain_verifiable() {
+    let s = setup(0);
+    let spec = format!("sqlite:{}", s.db.display());
+    runtime().block_on(async {
+        let store = AuditStore::open(&spec, "gw-test").await.unwrap();
+        let r = record("recent", "alice@opgroeien.be", 1);
+        store.record_decision(&r).await.unwrap();
+    });
+    let config = write_config(s.dir.path(), &spec, 30);
+    let out = sealgate(&["prune"], &config);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("pruned 11 entries"),
+        "{}",
+        stdout(&out)
+    );
+    let out = sealgate(&["verify"], &config);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("verifies: 2 entries"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn errors_exit_2_and_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_dir = dir.path().join("nowhere/audit.db");
+    let config = write_config(dir.path(), &format!("sqlite:{}", missing_dir.display()), 0);
+    let out = sealgate(&["verify"], &config);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("create it"), "{}", stderr(&out));
+
+    let absent = dir.path().join("absent.db");
+    let config = write_config(dir.path(), &format!("sqlite:{}", absent.display()), 0);
+    let out = sealgate(&["verify"], &config);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("absent.db"), "{}", stderr(&out));
+    assert!(!absent.exists(), "verify must not create a store");
+
+    let s = setup(0);
+    let out = sealgate(&["report", "--period", "2025-13"], &s.config);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("2026-11"), "{}", stderr(&out));
+    let out = sealgate(
+        &["export", "--since", "yesterday", "--format", "csv"],
+        &s.config,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("YYYY-MM-DD"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_command_line_works_against_postgresql() {
+    let Some(pg) = PgCluster::start() else { return };
+    let url = pg.database("audit");
+    runtime().block_on(async {
+        let store = AuditStore::open(&url, "gw-test").await.unwrap();
+        october(&store).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &url, 0);
+    let out = sealgate(&["verify"], &config);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = sealgate(&["report", "--period", "2025-10", "--json"], &config);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["protocols"][1]["transfers"], 4);
+    pg.psql(
+        "audit",
+        "UPDATE audit_entries SET at = '2025-10-01T00:00:00.000000Z' WHERE seq = 4",
+    );
+    let out = sealgate(&["verify"], &config);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("entry 4"), "{}", stdout(&out));
+}
