@@ -378,7 +378,9 @@ impl GatewayConfig {
 
     /// Whether `key` is set in `[section]`.
     pub fn has(&self, section: &str, key: &str) -> bool {
-        self.sections.get(section).is_some_and(|keys| keys.contains_key(key))
+        self.sections
+            .get(section)
+            .is_some_and(|keys| keys.contains_key(key))
     }
 
     /// Appends raw TOML (array tables such as `[[protocols]]`) after the sections.
@@ -478,9 +480,11 @@ impl Gateway {
             Some(v6) => format!("[\"127.0.0.1:{port}\", \"[::1]:{v6}\"]"),
             None => format!("[\"127.0.0.1:{port}\"]"),
         };
-        config
-            .set("smtp", "listen", &listen)
-            .set("metrics", "listen", &format!("\"127.0.0.1:{metrics_port}\""));
+        config.set("smtp", "listen", &listen).set(
+            "metrics",
+            "listen",
+            &format!("\"127.0.0.1:{metrics_port}\""),
+        );
         if !config.has("audit", "store") {
             config.set(
                 "audit",
