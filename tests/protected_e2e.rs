@@ -331,8 +331,13 @@ fn the_counters_show_exactly_what_went_through() {
     send_file(&gateway, PROTECTED, &fixture("insz_in_body.eml"));
     sink.wait_for(3, Duration::from_secs(20));
 
-    let (code, text) = get(gateway.metrics_port(), "/metrics");
-    assert_eq!(code, 200);
+    // A session is counted when it ends, a moment after the client heard 221.
+    let completed = r#"sealgate_sessions_total{result="completed"}"#;
+    let text = wait_until(Duration::from_secs(10), || {
+        let (code, text) = get(gateway.metrics_port(), "/metrics");
+        (code == 200 && metric(&text, completed) == 5.0).then_some(text)
+    })
+    .expect("five completed sessions on /metrics");
     let m = |series: &str| metric(&text, series);
     assert_eq!(m(r#"sealgate_messages_total{class="ordinary",outcome="relayed"}"#), 2.0);
     assert_eq!(m(r#"sealgate_messages_total{class="protected",outcome="relayed"}"#), 1.0);
@@ -342,7 +347,6 @@ fn the_counters_show_exactly_what_went_through() {
     assert_eq!(m(r#"sealgate_rejections_total{reason="identifier_in_text"}"#), 1.0);
     assert_eq!(m("sealgate_message_size_bytes_count"), 5.0);
     assert_eq!(m("sealgate_inspection_duration_seconds_count"), 3.0);
-    assert_eq!(m(r#"sealgate_sessions_total{result="completed"}"#), 5.0);
     assert_eq!(m("sealgate_audit_write_duration_seconds_count"), 3.0);
 }
 
