@@ -161,6 +161,40 @@ fn the_next_hop_certificate_is_verified_when_tls_is_required() {
 }
 
 #[test]
+fn sealgate_authenticates_to_a_next_hop_that_requires_it() {
+    if !require_peers() || !require_tool("openssl", "the Debian package openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = ca_and_loopback_cert(dir.path());
+    let sink = Sink::options().tls(&cert, &key).auth("sealgate", "Relay-Secret-7").start();
+    let password_file = dir.path().join("next-hop-password");
+
+    let gateway_with = |password: &str| {
+        std::fs::write(&password_file, format!("{password}\n")).unwrap();
+        let mut config = GatewayConfig::new(sink.port());
+        config
+            .set("relay", "tls", "\"required\"")
+            .set("relay", "ca_file", &toml_string(&ca))
+            .set("relay", "auth_user", "\"sealgate\"")
+            .set("relay", "auth_password_file", &toml_string(&password_file))
+            .set("relay", "command_timeout_seconds", "5");
+        config.start()
+    };
+    let gateway = gateway_with("Relay-Secret-7");
+    swaks(&["--server", &gateway.server(), "--from", "a@opgroeien.be", "--to", "b@example.org"]).assert_ok();
+    assert_eq!(sink.wait_for(1, Duration::from_secs(20)).len(), 1);
+
+    let gateway = gateway_with("wrong");
+    let run = swaks(&["--server", &gateway.server(), "--from", "a@opgroeien.be", "--to", "b@example.org"]);
+    assert!(run.has_reply("451 4.4.1"), "{}", run.transcript);
+    // aiosmtpd answers a failed AUTH with silence; either way the client hears 451.
+    let log = gateway.wait_for_log("AUTH", Duration::from_secs(5));
+    assert!(!log.contains("wrong") && !log.contains("Relay-Secret-7"), "a password reached the log: {log}");
+    assert_eq!(sink.messages().len(), 1);
+}
+
+#[test]
 fn sighup_reloads_the_configuration_and_keeps_it_when_the_new_one_is_broken() {
     if !require_peers() {
         return;

@@ -158,6 +158,7 @@ pub struct SinkOptions {
     close_in_data: bool,
     stall_data: Option<u64>,
     tls: Option<(PathBuf, PathBuf)>,
+    auth: Option<String>,
 }
 
 impl SinkOptions {
@@ -191,6 +192,12 @@ impl SinkOptions {
         self.tls = Some((cert.into(), key.into()));
         self
     }
+    /// Require AUTH (over TLS) with `user` and `password`.
+    pub fn auth(mut self, user: &str, password: &str) -> Self {
+        self.auth = Some(format!("{user}:{password}"));
+        self
+    }
+
     pub fn start(self) -> Sink {
         Sink::start_with(self)
     }
@@ -241,6 +248,9 @@ impl Sink {
                 .arg(cert)
                 .arg("--tls-key")
                 .arg(key);
+        }
+        if let Some(credentials) = &options.auth {
+            command.arg("--auth").arg(credentials);
         }
         let log = dir.path().join("sink.log");
         let mut child = command
