@@ -651,5 +651,8 @@ fn a_helo_client_without_extensions_is_relayed_too() {
     assert_relayed_exactly(b"Subject: plain SMTP\r\n\r\nhello\r\n", &stored[0].bytes);
     let (trace, _) = split_first_header(&stored[0].bytes);
     let trace = String::from_utf8_lossy(trace);
-    assert!(trace.contains("old.client.test") && trace.contains("with SMTP"), "{trace}");
+    assert!(
+        trace.contains("old.client.test") && trace.contains("with SMTP"),
+        "{trace}"
+    );
 }

@@ -139,8 +139,7 @@ impl Session {
                 for reason in &decision.reasons {
                     self.gateway.metrics.rejection(&reason.code);
                 }
-                let (code, status, lines) =
-                    policy::reject_reply(decision);
+                let (code, status, lines) = policy::reject_reply(decision);
                 let reply = Reply::multiline(
                     code,
                     Status(status[0], status[1].into(), status[2].into()),
