@@ -368,3 +368,37 @@ fn an_executable_carrying_a_7z_archive_is_a_self_extractor() {
     assert_eq!(v.verdict, VerdictKind::NotSevenZ);
     assert!(!v.reason.contains("self-extracting"));
 }
+
+#[test]
+fn coders_over_all_folders_are_capped() {
+    // Folders of 32 chained one-byte coders: 12,500 of them reach the cap of 400,000 coders.
+    let folder: Vec<u8> = [
+        vec![32u8],
+        vec![0u8; 32],
+        (0..31u8).flat_map(|i| [i + 1, i]).collect(),
+    ]
+    .concat();
+    let header_for = |folders: u64| {
+        let mut h = vec![0x01, 0x04, 0x06, 0x00];
+        h.extend(num(folders));
+        h.push(0x09);
+        h.extend(std::iter::repeat_n(0u8, folders as usize));
+        h.extend([0x00, 0x07, 0x0B]);
+        h.extend(num(folders));
+        h.push(0x00);
+        for _ in 0..folders {
+            h.extend_from_slice(&folder);
+        }
+        h.push(0x0C);
+        h.extend(std::iter::repeat_n(0u8, 32 * folders as usize));
+        h.extend([0x00, 0x00, 0x05]);
+        h.extend(num(folders));
+        h.extend([0x00, 0x00]);
+        build(&[], &h)
+    };
+    let v = sevenz::verdict(&header_for(12_500));
+    assert_eq!(v.verdict, VerdictKind::Unencrypted, "{v:?}");
+    let v = sevenz::verdict(&header_for(12_501));
+    assert_eq!(v.verdict, VerdictKind::Corrupt);
+    assert!(v.reason.contains("coders"), "{}", v.reason);
+}

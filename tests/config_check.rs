@@ -64,7 +64,10 @@ fn files_the_configuration_points_to_are_read() {
     let output = check(&path, &[]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
-    assert!(err.contains("smtp.tls") && err.contains("/nonexistent/fullchain.pem"), "{err}");
+    assert!(
+        err.contains("smtp.tls") && err.contains("/nonexistent/fullchain.pem"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -73,24 +76,42 @@ fn an_unknown_key_is_named() {
     let output = check(&path, &[]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
-    assert!(err.contains("unknown field `max_recipents`") && err.contains("limits"), "{err}");
+    assert!(
+        err.contains("unknown field `max_recipents`") && err.contains("limits"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_bad_value_names_its_key_and_what_is_expected() {
     let (_dir, path) = with_change("max_recipients = 100", "max_recipients = \"many\"");
     let err = stderr(&check(&path, &[]));
-    assert!(err.contains("limits.max_recipients") && err.contains("integer"), "{err}");
+    assert!(
+        err.contains("limits.max_recipients") && err.contains("integer"),
+        "{err}"
+    );
 
-    let (_dir, path) = with_change("next_hop = \"smtp://127.0.0.1:10025\"", "next_hop = \"mx.example.org\"");
+    let (_dir, path) = with_change(
+        "next_hop = \"smtp://127.0.0.1:10025\"",
+        "next_hop = \"mx.example.org\"",
+    );
     let err = stderr(&check(&path, &[]));
-    assert!(err.contains("relay.next_hop") && err.contains("smtp://host:port"), "{err}");
+    assert!(
+        err.contains("relay.next_hop") && err.contains("smtp://host:port"),
+        "{err}"
+    );
 
-    let (_dir, path) = with_change("mailboxes = [\"kindengezin@wervik.be\"]", "mailboxes = [\"kindengezin%wervik.be@relay\"]");
+    let (_dir, path) = with_change(
+        "mailboxes = [\"kindengezin@wervik.be\"]",
+        "mailboxes = [\"kindengezin%wervik.be@relay\"]",
+    );
     let err = stderr(&check(&path, &[]));
     assert!(err.contains("protocols[0].mailboxes"), "{err}");
 
-    let (_dir, path) = with_change("in_force_from = 2023-12-01", "in_force_from = \"first of December\"");
+    let (_dir, path) = with_change(
+        "in_force_from = 2023-12-01",
+        "in_force_from = \"first of December\"",
+    );
     let err = stderr(&check(&path, &[]));
     assert!(err.contains("in_force_from"), "{err}");
 }
@@ -98,13 +119,20 @@ fn a_bad_value_names_its_key_and_what_is_expected() {
 #[test]
 fn environment_overrides_apply_and_are_checked() {
     let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sealgate.toml"));
-    let output = check(path, &[("SEALGATE__RELAY__NEXT_HOP", "smtp://192.0.2.5:587")]);
+    let output = check(
+        path,
+        &[("SEALGATE__RELAY__NEXT_HOP", "smtp://192.0.2.5:587")],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("smtp://192.0.2.5:587"));
 
     let output = check(path, &[("SEALGATE__LIMITS__MAX_RECIPIENTS", "abc")]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("limits.max_recipients"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("limits.max_recipients"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -123,7 +151,12 @@ fn hash_password_prints_an_argon2_hash_the_config_accepts() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     let hash = String::from_utf8(output.stdout).unwrap().trim().to_string();

@@ -68,7 +68,11 @@ impl HaProxy {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         });
         assert!(up.is_some(), "haproxy did not listen");
-        HaProxy { child, port, _dir: dir }
+        HaProxy {
+            child,
+            port,
+            _dir: dir,
+        }
     }
 }
 
@@ -121,7 +125,10 @@ fn two_gateways_behind_haproxy_lose_and_duplicate_nothing_when_one_stops() {
     std::thread::sleep(Duration::from_secs(2));
 
     let server = format!("127.0.0.1:{}", proxy.port);
-    let protected = format!("@{}", repo_path("fixtures/messages/good_basic.eml").display());
+    let protected = format!(
+        "@{}",
+        repo_path("fixtures/messages/good_basic.eml").display()
+    );
     let mut clients = Vec::new();
     for i in 0..MESSAGES {
         if i == MESSAGES / 2 {
@@ -131,7 +138,14 @@ fn two_gateways_behind_haproxy_lose_and_duplicate_nothing_when_one_stops() {
         let protected = protected.clone();
         clients.push(std::thread::spawn(move || {
             let from = format!("sender-{i}@opgroeien.be");
-            let mut args = vec!["--server", &server, "--local-interface", CLIENT, "--from", &from];
+            let mut args = vec![
+                "--server",
+                &server,
+                "--local-interface",
+                CLIENT,
+                "--from",
+                &from,
+            ];
             if is_protected(i) {
                 args.extend(["--to", "kindengezin@wervik.be", "--data", &protected]);
             } else {
@@ -155,10 +169,17 @@ fn two_gateways_behind_haproxy_lose_and_duplicate_nothing_when_one_stops() {
                 .any(|l| l.starts_with("421") || l.starts_with("451") || l.starts_with("452"))
                 || run.transcript.contains("Connection refused")
                 || run.transcript.contains("closed");
-            assert!(deferred, "{from}: neither 250 nor a temporary failure:\n{}", run.transcript);
+            assert!(
+                deferred,
+                "{from}: neither 250 nor a temporary failure:\n{}",
+                run.transcript
+            );
         }
     }
-    assert!(accepted.len() >= MESSAGES / 2, "too few accepted: {accepted:?}");
+    assert!(
+        accepted.len() >= MESSAGES / 2,
+        "too few accepted: {accepted:?}"
+    );
 
     // Every 250 is at the sink exactly once; nothing else is.
     sink.wait_for(accepted.len(), Duration::from_secs(30));
@@ -166,11 +187,17 @@ fn two_gateways_behind_haproxy_lose_and_duplicate_nothing_when_one_stops() {
     let stored = sink.messages();
     let senders: Vec<String> = stored.iter().map(|m| m.mail_from.clone()).collect();
     let unique: BTreeSet<String> = senders.iter().cloned().collect();
-    assert_eq!(senders.len(), unique.len(), "a message was delivered twice: {senders:?}");
+    assert_eq!(
+        senders.len(),
+        unique.len(),
+        "a message was delivered twice: {senders:?}"
+    );
     assert_eq!(unique, accepted, "delivered and accepted differ");
 
     // The stopped instance drained and exited on its own.
-    let exit = gw1.wait_exit(Duration::from_secs(30)).expect("gw1 still running after SIGTERM");
+    let exit = gw1
+        .wait_exit(Duration::from_secs(30))
+        .expect("gw1 still running after SIGTERM");
     assert!(exit.success(), "gw1 exited with {exit:?}");
 
     // One chain for both instances, whole, with the real client address.
@@ -182,17 +209,37 @@ fn two_gateways_behind_haproxy_lose_and_duplicate_nothing_when_one_stops() {
     let protected_accepted = accepted
         .iter()
         .filter(|from| {
-            let n: usize = from.trim_start_matches("sender-").split('@').next().unwrap().parse().unwrap();
+            let n: usize = from
+                .trim_start_matches("sender-")
+                .split('@')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
             is_protected(n)
         })
         .count();
-    let relayed = records.iter().filter(|r| r["outcome"]["outcome"] == "relayed").count();
+    let relayed = records
+        .iter()
+        .filter(|r| r["outcome"]["outcome"] == "relayed")
+        .count();
     assert_eq!(relayed, protected_accepted, "{records:#?}");
-    assert!(records.iter().all(|r| r["client_address"] == CLIENT), "{records:#?}");
-    let instances: BTreeSet<String> =
-        records.iter().map(|r| r["instance"].as_str().unwrap_or("").to_string()).collect();
-    assert!(instances.contains("gw1") && instances.contains("gw2"), "both instances record: {instances:?}");
-    eprintln!("accepted {} of {MESSAGES}; audit records by instance: {instances:?}", accepted.len());
+    assert!(
+        records.iter().all(|r| r["client_address"] == CLIENT),
+        "{records:#?}"
+    );
+    let instances: BTreeSet<String> = records
+        .iter()
+        .map(|r| r["instance"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        instances.contains("gw1") && instances.contains("gw2"),
+        "both instances record: {instances:?}"
+    );
+    eprintln!(
+        "accepted {} of {MESSAGES}; audit records by instance: {instances:?}",
+        accepted.len()
+    );
 }
 
 #[test]
@@ -203,13 +250,23 @@ fn a_proxy_header_from_an_untrusted_peer_closes_the_connection() {
     let sink = Sink::start();
     let gateway = GatewayConfig::new(sink.port()).start();
     let mut client = std::net::TcpStream::connect(("127.0.0.1", gateway.port())).unwrap();
-    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     use std::io::{Read, Write};
     let mut greeting = [0u8; 256];
     let n = client.read(&mut greeting).unwrap();
     assert!(greeting[..n].starts_with(b"220 "));
-    client.write_all(b"PROXY TCP4 192.0.2.1 127.0.0.1 40000 25\r\nMAIL FROM:<a@b.example>\r\n").unwrap();
+    client
+        .write_all(b"PROXY TCP4 192.0.2.1 127.0.0.1 40000 25\r\nMAIL FROM:<a@b.example>\r\n")
+        .unwrap();
     let rest = read_all(&mut client);
-    assert!(rest.is_empty() || !String::from_utf8_lossy(&rest).contains("250"), "{rest:?}");
-    gateway.wait_for_log("PROXY header from a peer not in smtp.proxy_protocol_from", Duration::from_secs(5));
+    assert!(
+        rest.is_empty() || !String::from_utf8_lossy(&rest).contains("250"),
+        "{rest:?}"
+    );
+    gateway.wait_for_log(
+        "PROXY header from a peer not in smtp.proxy_protocol_from",
+        Duration::from_secs(5),
+    );
 }

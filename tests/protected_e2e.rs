@@ -31,14 +31,25 @@ fn fixture(name: &str) -> PathBuf {
 
 fn start(sink: &Sink) -> Gateway {
     let mut config = GatewayConfig::new(sink.port());
-    config.set("policy", "own_domains", "[\"opgroeien.be\"]").append(PROTOCOL);
+    config
+        .set("policy", "own_domains", "[\"opgroeien.be\"]")
+        .append(PROTOCOL);
     config.start()
 }
 
 /// Sends a message file as it is (swaks adds the terminating dot).
 fn send_file(gateway: &Gateway, to: &str, file: &Path) -> SwaksRun {
     let data = format!("@{}", file.display());
-    swaks(&["--server", &gateway.server(), "--from", FROM, "--to", to, "--data", &data])
+    swaks(&[
+        "--server",
+        &gateway.server(),
+        "--from",
+        FROM,
+        "--to",
+        to,
+        "--data",
+        &data,
+    ])
 }
 
 /// What swaks sends for `--data @file`: the file with one CRLF added when it ends in CRLF.
@@ -66,7 +77,10 @@ fn sealgate(args: &[&str], config: &Path) -> (i32, String) {
 }
 
 fn export(gateway: &Gateway) -> Vec<serde_json::Value> {
-    let (code, text) = sealgate(&["audit", "export", "--format", "json"], &gateway.config_path());
+    let (code, text) = sealgate(
+        &["audit", "export", "--format", "json"],
+        &gateway.config_path(),
+    );
     assert_eq!(code, 0, "{text}");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("export is not JSON ({e}): {text}"))
 }
@@ -74,8 +88,14 @@ fn export(gateway: &Gateway) -> Vec<serde_json::Value> {
 /// The decoded bytes of the first attachment of a message file.
 fn first_attachment(file: &Path) -> Vec<u8> {
     let bytes = std::fs::read(file).unwrap();
-    let message = mail_parser::MessageParser::default().parse(&bytes).expect("parse fixture");
-    message.attachment(0).expect("an attachment").contents().to_vec()
+    let message = mail_parser::MessageParser::default()
+        .parse(&bytes)
+        .expect("parse fixture");
+    message
+        .attachment(0)
+        .expect("an attachment")
+        .contents()
+        .to_vec()
 }
 
 fn metric(text: &str, series: &str) -> f64 {
@@ -87,11 +107,22 @@ fn metric(text: &str, series: &str) -> f64 {
 fn get(port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    let code = response.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    let code = response
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     (code, body)
 }
 
@@ -115,10 +146,16 @@ fn a_good_protected_message_arrives_unchanged_with_one_complete_record() {
     assert_eq!(record["complete"], true);
     assert_eq!(record["outcome"]["outcome"], "relayed");
     assert_eq!(record["outcome"]["reply_code"], 250);
-    assert_eq!(record["recipients"][0]["protocol"], "opgroeien-menen-ocmw-wervik");
+    assert_eq!(
+        record["recipients"][0]["protocol"],
+        "opgroeien-menen-ocmw-wervik"
+    );
     assert_eq!(record["sender"], FROM);
     let archive = first_attachment(&file);
-    assert_eq!(record["archives"][0]["sha256"], hex::encode(Sha256::digest(&archive)));
+    assert_eq!(
+        record["archives"][0]["sha256"],
+        hex::encode(Sha256::digest(&archive))
+    );
     assert_eq!(record["archives"][0]["size"], archive.len() as u64);
     assert_eq!(record["archives"][0]["header_encrypted"], true);
     assert_eq!(record["archives"][0]["kdf_cycles_power"], 19);
@@ -136,22 +173,41 @@ fn a_bad_protected_message_is_refused_in_both_languages_and_never_relayed() {
     let gateway = start(&sink);
     let run = send_file(&gateway, PROTECTED, &fixture("other_attachment_pdf.eml"));
     assert!(run.has_reply("550"), "{}", run.transcript);
-    let refusal: Vec<String> = run.server_lines().into_iter().filter(|l| l.starts_with("550")).collect();
-    assert!(refusal.len() >= 3, "expected a multi-line reply: {refusal:?}");
-    assert!(refusal.iter().all(|l| l.starts_with("550-5.7.1 ") || l.starts_with("550 5.7.1 ")));
+    let refusal: Vec<String> = run
+        .server_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("550"))
+        .collect();
+    assert!(
+        refusal.len() >= 3,
+        "expected a multi-line reply: {refusal:?}"
+    );
+    assert!(refusal
+        .iter()
+        .all(|l| l.starts_with("550-5.7.1 ") || l.starts_with("550 5.7.1 ")));
     let text = refusal.join("\n");
-    assert!(text.contains("NL:") && text.contains("EN:") && text.contains("7z"), "{text}");
+    assert!(
+        text.contains("NL:") && text.contains("EN:") && text.contains("7z"),
+        "{text}"
+    );
 
     // The sink sees no message: give the gateway time it would need to relay one.
     std::thread::sleep(Duration::from_millis(500));
-    assert!(sink.messages().is_empty(), "a refused message reached the next hop");
+    assert!(
+        sink.messages().is_empty(),
+        "a refused message reached the next hop"
+    );
 
     let records = export(&gateway);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["verdict"], "reject");
     assert_eq!(records[0]["complete"], true);
     assert_eq!(records[0]["outcome"]["reply_code"], 550);
-    assert!(records[0]["reasons"].as_array().unwrap().iter().any(|r| r == "other_attachment"));
+    assert!(records[0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "other_attachment"));
 }
 
 #[test]
@@ -161,21 +217,35 @@ fn ordinary_mail_with_any_attachment_passes_unchanged() {
     }
     let sink = Sink::start();
     let gateway = start(&sink);
-    for name in ["other_attachment_pdf.eml", "archive_unencrypted.eml", "tnef_winmail.eml"] {
+    for name in [
+        "other_attachment_pdf.eml",
+        "archive_unencrypted.eml",
+        "tnef_winmail.eml",
+    ] {
         let file = fixture(name);
         send_file(&gateway, "someone@example.org", &file).assert_ok();
     }
     let stored = sink.wait_for(3, Duration::from_secs(20));
-    let mut sent: Vec<Vec<u8>> = ["other_attachment_pdf.eml", "archive_unencrypted.eml", "tnef_winmail.eml"]
-        .iter()
-        .map(|n| as_sent(&fixture(n)))
-        .collect();
+    let mut sent: Vec<Vec<u8>> = [
+        "other_attachment_pdf.eml",
+        "archive_unencrypted.eml",
+        "tnef_winmail.eml",
+    ]
+    .iter()
+    .map(|n| as_sent(&fixture(n)))
+    .collect();
     for message in &stored {
         let (_, body) = split_first_header(&message.bytes);
-        let at = sent.iter().position(|s| s == body).expect("relayed bytes match a sent file");
+        let at = sent
+            .iter()
+            .position(|s| s == body)
+            .expect("relayed bytes match a sent file");
         sent.remove(at);
     }
-    assert!(export(&gateway).is_empty(), "ordinary mail must not be recorded");
+    assert!(
+        export(&gateway).is_empty(),
+        "ordinary mail must not be recorded"
+    );
 }
 
 /// A protected message whose subject, body and attachment file name carry markers.
@@ -235,7 +305,10 @@ fn no_subject_body_or_file_name_reaches_the_audit_store_or_the_logs() {
     assert_eq!(records.len(), 2, "one relayed, one refused: {records:?}");
 
     let mut haystacks = files_under(gateway.dir());
-    haystacks.push((PathBuf::from("export"), serde_json::to_vec(&records).unwrap()));
+    haystacks.push((
+        PathBuf::from("export"),
+        serde_json::to_vec(&records).unwrap(),
+    ));
     let all_markers = cases.iter().flat_map(|(_, m)| m.iter());
     for marker in all_markers {
         for (path, bytes) in &haystacks {
@@ -268,7 +341,11 @@ fn an_unwritable_audit_store_defers_and_nothing_is_sent() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(locker.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(locker.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     assert_eq!(line.trim(), "locked");
 
     let run = send_file(&gateway, PROTECTED, &fixture("good_basic.eml"));
@@ -277,7 +354,10 @@ fn an_unwritable_audit_store_defers_and_nothing_is_sent() {
     assert!(run.has_reply("451"), "{}", run.transcript);
     assert!(run.transcript.contains("4.3.0"), "{}", run.transcript);
     std::thread::sleep(Duration::from_millis(500));
-    assert!(sink.messages().is_empty(), "mail was sent without its audit record");
+    assert!(
+        sink.messages().is_empty(),
+        "mail was sent without its audit record"
+    );
 
     // Writable again: the same message goes through and is recorded.
     send_file(&gateway, PROTECTED, &fixture("good_basic.eml")).assert_ok();
@@ -294,7 +374,9 @@ fn a_crash_between_decision_and_answer_leaves_an_incomplete_record_in_the_report
     let server = gateway.server();
     let file = format!("@{}", fixture("good_basic.eml").display());
     let client = std::thread::spawn(move || {
-        swaks(&["--server", &server, "--from", FROM, "--to", PROTECTED, "--data", &file])
+        swaks(&[
+            "--server", &server, "--from", FROM, "--to", PROTECTED, "--data", &file,
+        ])
     });
     // The decision is written before the message goes to the next hop, which now stalls.
     let config = gateway.config_path();
@@ -306,14 +388,21 @@ fn a_crash_between_decision_and_answer_leaves_an_incomplete_record_in_the_report
     gateway.kill();
     let run = client.join().unwrap();
     let answer = run.data_reply().unwrap_or_default();
-    assert!(!answer.starts_with("250"), "the client must not hear 250: {}", run.transcript);
+    assert!(
+        !answer.starts_with("250"),
+        "the client must not hear 250: {}",
+        run.transcript
+    );
 
     let period = chrono::Utc::now().format("%Y-%m").to_string();
     let (code, report) = sealgate(&["audit", "report", "--period", &period, "--json"], &config);
     assert_eq!(code, 0, "{report}");
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     let text = report.to_string();
-    assert!(text.contains("\"incomplete\":1"), "report does not show the incomplete record: {report}");
+    assert!(
+        text.contains("\"incomplete\":1"),
+        "report does not show the incomplete record: {report}"
+    );
 }
 
 #[test]
@@ -324,25 +413,52 @@ fn the_counters_show_exactly_what_went_through() {
     let sink = Sink::start();
     let gateway = start(&sink);
     for _ in 0..2 {
-        send_file(&gateway, "someone@example.org", &fixture("other_attachment_pdf.eml")).assert_ok();
+        send_file(
+            &gateway,
+            "someone@example.org",
+            &fixture("other_attachment_pdf.eml"),
+        )
+        .assert_ok();
     }
     send_file(&gateway, PROTECTED, &fixture("good_basic.eml")).assert_ok();
     send_file(&gateway, PROTECTED, &fixture("other_attachment_pdf.eml"));
     send_file(&gateway, PROTECTED, &fixture("insz_in_body.eml"));
     sink.wait_for(3, Duration::from_secs(20));
 
-    let (code, text) = get(gateway.metrics_port(), "/metrics");
-    assert_eq!(code, 200);
+    // A session is counted when it ends, a moment after the client heard 221.
+    let completed = r#"sealgate_sessions_total{result="completed"}"#;
+    let text = wait_until(Duration::from_secs(10), || {
+        let (code, text) = get(gateway.metrics_port(), "/metrics");
+        (code == 200 && metric(&text, completed) == 5.0).then_some(text)
+    })
+    .expect("five completed sessions on /metrics");
     let m = |series: &str| metric(&text, series);
-    assert_eq!(m(r#"sealgate_messages_total{class="ordinary",outcome="relayed"}"#), 2.0);
-    assert_eq!(m(r#"sealgate_messages_total{class="protected",outcome="relayed"}"#), 1.0);
-    assert_eq!(m(r#"sealgate_messages_total{class="protected",outcome="rejected"}"#), 2.0);
-    assert_eq!(m(r#"sealgate_messages_total{class="protected",outcome="deferred"}"#), 0.0);
-    assert_eq!(m(r#"sealgate_rejections_total{reason="other_attachment"}"#), 1.0);
-    assert_eq!(m(r#"sealgate_rejections_total{reason="identifier_in_text"}"#), 1.0);
+    assert_eq!(
+        m(r#"sealgate_messages_total{class="ordinary",outcome="relayed"}"#),
+        2.0
+    );
+    assert_eq!(
+        m(r#"sealgate_messages_total{class="protected",outcome="relayed"}"#),
+        1.0
+    );
+    assert_eq!(
+        m(r#"sealgate_messages_total{class="protected",outcome="rejected"}"#),
+        2.0
+    );
+    assert_eq!(
+        m(r#"sealgate_messages_total{class="protected",outcome="deferred"}"#),
+        0.0
+    );
+    assert_eq!(
+        m(r#"sealgate_rejections_total{reason="other_attachment"}"#),
+        1.0
+    );
+    assert_eq!(
+        m(r#"sealgate_rejections_total{reason="identifier_in_text"}"#),
+        1.0
+    );
     assert_eq!(m("sealgate_message_size_bytes_count"), 5.0);
     assert_eq!(m("sealgate_inspection_duration_seconds_count"), 3.0);
-    assert_eq!(m(r#"sealgate_sessions_total{result="completed"}"#), 5.0);
     assert_eq!(m("sealgate_audit_write_duration_seconds_count"), 3.0);
 }
 
@@ -354,7 +470,9 @@ fn readiness_follows_the_audit_store_and_the_next_hop() {
     let sink = Sink::start();
     let sink_port = sink.port();
     let mut config = GatewayConfig::new(sink_port);
-    config.set("metrics", "next_hop_stale_seconds", "1").append(PROTOCOL);
+    config
+        .set("metrics", "next_hop_stale_seconds", "1")
+        .append(PROTOCOL);
     let gateway = config.start();
     let ready = |want: u16| {
         wait_until(Duration::from_secs(30), || {
@@ -366,14 +484,24 @@ fn readiness_follows_the_audit_store_and_the_next_hop() {
 
     // Next hop down: a transaction fails, and after the stale time the instance is unready.
     drop(sink);
-    let run = swaks(&["--server", &gateway.server(), "--from", FROM, "--to", "someone@example.org"]);
+    let run = swaks(&[
+        "--server",
+        &gateway.server(),
+        "--from",
+        FROM,
+        "--to",
+        "someone@example.org",
+    ]);
     assert!(run.has_reply("451"), "{}", run.transcript);
     let body = ready(503).expect("not unready with the next hop down");
     assert!(body.contains("next hop"), "{body}");
 
     // Back on the same port: the periodic probe notices.
     let _sink = Sink::options().port(sink_port).start();
-    assert!(ready(200).is_some(), "not ready again after the next hop came back");
+    assert!(
+        ready(200).is_some(),
+        "not ready again after the next hop came back"
+    );
 
     // The audit store locked by another process: unready, then ready when released.
     let db = gateway.dir().join("audit.db");
@@ -386,5 +514,8 @@ fn readiness_follows_the_audit_store_and_the_next_hop() {
     assert!(body.contains("audit"), "{body}");
     let _ = locker.kill();
     let _ = locker.wait();
-    assert!(ready(200).is_some(), "not ready again after the audit store was released");
+    assert!(
+        ready(200).is_some(),
+        "not ready again after the audit store was released"
+    );
 }

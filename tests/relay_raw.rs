@@ -630,3 +630,29 @@ fn an_smtputf8_envelope_is_relayed_as_sent() {
     assert_eq!(stored[0].rcpt_tos, vec![to]);
     assert_relayed_exactly(body.as_bytes(), &stored[0].bytes);
 }
+
+#[test]
+fn a_helo_client_without_extensions_is_relayed_too() {
+    if !require_peers() {
+        return;
+    }
+    let sink = Sink::start();
+    let gateway = gateway_with(&sink, &[]);
+    let mut client = Client::connect(gateway.port());
+    let helo = client.command("HELO old.client.test");
+    assert_eq!(helo.code, 250, "{helo:?}");
+    assert_eq!(helo.lines, vec!["sealgate.test"]);
+    envelope(&mut client, TO);
+    client.command("DATA").assert(354, "");
+    client.send(b"Subject: plain SMTP\r\n\r\nhello\r\n.\r\n");
+    client.reply().unwrap().assert(250, "");
+    client.command("QUIT").assert(221, "2.0.0");
+    let stored = sink.wait_for(1, ARRIVAL);
+    assert_relayed_exactly(b"Subject: plain SMTP\r\n\r\nhello\r\n", &stored[0].bytes);
+    let (trace, _) = split_first_header(&stored[0].bytes);
+    let trace = String::from_utf8_lossy(trace);
+    assert!(
+        trace.contains("old.client.test") && trace.contains("with SMTP"),
+        "{trace}"
+    );
+}

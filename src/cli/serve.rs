@@ -108,7 +108,11 @@ async fn prune_audit(gateway: &Gateway) {
     let days = gateway.settings().config.audit.retention_days;
     match gateway.audit.prune(days).await {
         Ok(summary) if summary.pruned > 0 => {
-            info!(pruned = summary.pruned, retention_days = days, "audit records pruned")
+            info!(
+                pruned = summary.pruned,
+                retention_days = days,
+                "audit records pruned"
+            )
         }
         Ok(_) => {}
         Err(e) => error!(error = %e, "audit pruning failed"),

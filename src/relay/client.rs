@@ -337,7 +337,7 @@ impl NextHopClient {
         loop {
             if let Some(end) = complete_reply_len(&self.buf) {
                 let raw: Vec<u8> = self.buf.drain(..end).collect();
-                let reply = parse_reply(&raw)?;
+                let reply = parse_reply(&raw, stage)?;
                 return Ok((reply, raw));
             }
             if self.buf.len() > MAX_BUFFERED_REPLY {
@@ -375,7 +375,7 @@ fn complete_reply_len(buf: &[u8]) -> Option<usize> {
     None
 }
 
-fn parse_reply(raw: &[u8]) -> Result<Reply, RelayError> {
+fn parse_reply(raw: &[u8], stage: &str) -> Result<Reply, RelayError> {
     let mut receiver = ResponseReceiver::default();
     let response = receiver.parse(&mut raw.iter()).map_err(|e| {
         RelayError::Protocol(format!(
@@ -393,8 +393,14 @@ fn parse_reply(raw: &[u8]) -> Result<Reply, RelayError> {
     let status = if class == (response.code / 100) as u8 {
         Status(class, subject.into(), detail.into())
     } else {
-        // The next hop gave no enhanced code; ours must carry one (RFC 2034).
-        Status((response.code / 100) as u8, 0, 0)
+        // The next hop gave no enhanced code; ours must carry one (RFC 2034): the one RFC 3463
+        // names for this step.
+        let class = (response.code / 100) as u8;
+        match (class, stage) {
+            (2, "MAIL") => Status(2, 1, 0),
+            (2, "RCPT") => Status(2, 1, 5),
+            _ => Status(class, 0, 0),
+        }
     };
     let lines = response
         .message
@@ -447,17 +453,19 @@ mod tests {
 
     #[test]
     fn replies_keep_code_status_and_lines() {
-        let reply = parse_reply(b"550-5.1.1 no such user\r\n550 5.1.1 really\r\n").unwrap();
+        let reply = parse_reply(b"550-5.1.1 no such user\r\n550 5.1.1 really\r\n", "RCPT").unwrap();
         assert_eq!(reply.code, 550);
         assert_eq!(reply.status, Some(Status(5, 1, 1)));
         assert_eq!(
             reply.lines,
             vec!["no such user".to_string(), "really".to_string()]
         );
-        let bare = parse_reply(b"250 Ok: queued as ABC\r\n").unwrap();
+        let bare = parse_reply(b"250 Ok: queued as ABC\r\n", "end of data").unwrap();
         assert_eq!((bare.code, bare.status), (250, Some(Status(2, 0, 0))));
         assert_eq!(bare.lines, vec!["Ok: queued as ABC".to_string()]);
-        assert!(parse_reply(b"hello\r\n").is_err());
+        assert!(parse_reply(b"hello\r\n", "MAIL").is_err());
+        let mail = parse_reply(b"250 OK\r\n", "MAIL").unwrap();
+        assert_eq!(mail.status, Some(Status(2, 1, 0)));
     }
 
     #[tokio::test]

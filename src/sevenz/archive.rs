@@ -8,8 +8,9 @@ use super::signature::{next_header, parse_start_header, StartHeader, SIGNATURE_H
 use super::unpack::decode_prefix;
 use super::ParseError;
 
-/// Cap on the unpacked header (bomb defence).
-pub(crate) const MAX_UNPACKED_HEADER: u64 = 64 << 20;
+/// Cap on the unpacked header (bomb defence). 16 MiB holds the names and sizes of some
+/// 200,000 files, far beyond what staff attach; a larger claim is judged corrupt.
+pub(crate) const MAX_UNPACKED_HEADER: u64 = 16 << 20;
 
 /// An EncodedHeader: the real header lives packed in a folder of its own.
 pub(crate) struct PackedHeader {

@@ -160,9 +160,14 @@ impl Folder {
     }
 
     fn coder_of_output(&self, output: usize) -> Option<usize> {
-        let bases = self.stream_bases();
-        (0..self.coders.len())
-            .find(|&c| output >= bases[c].1 && output - bases[c].1 < self.coders[c].num_out)
+        let mut first = 0;
+        for (index, coder) in self.coders.iter().enumerate() {
+            if output >= first && output - first < coder.num_out {
+                return Some(index);
+            }
+            first += coder.num_out;
+        }
+        None
     }
 
     /// The one output that leaves the folder: the output no bind pair consumes.

@@ -27,6 +27,8 @@ pub(crate) const ID_ENCODED_HEADER: u8 = 0x17;
 const MAX_PACK_STREAMS: u64 = 1_000_000;
 /// Each folder costs a few hundred bytes of memory: 100,000 bound it to some 40 MB.
 const MAX_FOLDERS: u64 = 100_000;
+/// Coders over all folders (a folder holds 1 to 8 in practice): bounds memory with MAX_FOLDERS.
+const MAX_TOTAL_CODERS: usize = 400_000;
 const MAX_FILES: u64 = 1_000_000;
 const MAX_SUBSTREAMS: u64 = 1_000_000;
 const MAX_PROPERTIES: usize = 4096;
@@ -116,8 +118,16 @@ fn parse_unpack_info(r: &mut ByteReader, info: &mut StreamsInfo) -> Result<(), P
         ));
     }
     let mut folders = Vec::with_capacity(n);
+    let mut coders = 0usize;
     for _ in 0..n {
-        folders.push(Folder::parse(r)?);
+        let folder = Folder::parse(r)?;
+        coders += folder.coders.len();
+        if coders > MAX_TOTAL_CODERS {
+            return Err(ParseError::Limit(format!(
+                "more than {MAX_TOTAL_CODERS} coders"
+            )));
+        }
+        folders.push(folder);
     }
     if r.u8()? != ID_CODERS_UNPACK_SIZE {
         return Err(ParseError::Structure("folders without unpack sizes".into()));

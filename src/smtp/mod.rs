@@ -8,5 +8,4 @@ pub mod proxy;
 pub mod reply;
 pub mod session;
 
-
 pub use reply::{Reply, Status};

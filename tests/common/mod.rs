@@ -158,6 +158,7 @@ pub struct SinkOptions {
     close_in_data: bool,
     stall_data: Option<u64>,
     tls: Option<(PathBuf, PathBuf)>,
+    auth: Option<String>,
 }
 
 impl SinkOptions {
@@ -191,6 +192,12 @@ impl SinkOptions {
         self.tls = Some((cert.into(), key.into()));
         self
     }
+    /// Require AUTH (over TLS) with `user` and `password`.
+    pub fn auth(mut self, user: &str, password: &str) -> Self {
+        self.auth = Some(format!("{user}:{password}"));
+        self
+    }
+
     pub fn start(self) -> Sink {
         Sink::start_with(self)
     }
@@ -241,6 +248,9 @@ impl Sink {
                 .arg(cert)
                 .arg("--tls-key")
                 .arg(key);
+        }
+        if let Some(credentials) = &options.auth {
+            command.arg("--auth").arg(credentials);
         }
         let log = dir.path().join("sink.log");
         let mut child = command
@@ -378,7 +388,9 @@ impl GatewayConfig {
 
     /// Whether `key` is set in `[section]`.
     pub fn has(&self, section: &str, key: &str) -> bool {
-        self.sections.get(section).is_some_and(|keys| keys.contains_key(key))
+        self.sections
+            .get(section)
+            .is_some_and(|keys| keys.contains_key(key))
     }
 
     /// Appends raw TOML (array tables such as `[[protocols]]`) after the sections.
@@ -478,9 +490,11 @@ impl Gateway {
             Some(v6) => format!("[\"127.0.0.1:{port}\", \"[::1]:{v6}\"]"),
             None => format!("[\"127.0.0.1:{port}\"]"),
         };
-        config
-            .set("smtp", "listen", &listen)
-            .set("metrics", "listen", &format!("\"127.0.0.1:{metrics_port}\""));
+        config.set("smtp", "listen", &listen).set(
+            "metrics",
+            "listen",
+            &format!("\"127.0.0.1:{metrics_port}\""),
+        );
         if !config.has("audit", "store") {
             config.set(
                 "audit",

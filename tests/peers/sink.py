@@ -11,6 +11,7 @@ Misbehaviour on request, to test what the gateway does with a difficult next hop
   --close-in-data               after 354 and the first line of data, close the connection
   --stall-data SECONDS          wait this long before answering the end of data
   --tls-cert/--tls-key          offer STARTTLS with this certificate
+  --auth USER:PASSWORD          require AUTH (over TLS) with these credentials
 
 Prints "READY <port>" on stdout once it listens.
 """
@@ -24,7 +25,7 @@ import socket
 import ssl
 import sys
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 class Store:
@@ -94,6 +95,22 @@ def tls_context(args):
     return context
 
 
+def authenticator_for(spec):
+    if not spec:
+        return None
+    user, _, password = spec.partition(":")
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == user.encode()
+            and auth_data.password == password.encode()
+        )
+        return AuthResult(success=ok)
+
+    return authenticate
+
+
 async def main(args):
     store = Store(args.dir)
     handler = Handler(args, store)
@@ -108,6 +125,9 @@ async def main(args):
             enable_SMTPUTF8=True,
             tls_context=context,
             command_call_limit=100000,
+            authenticator=authenticator_for(args.auth),
+            auth_required=bool(args.auth),
+            auth_require_tls=True,
         )
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -135,6 +155,7 @@ def parse_args():
     parser.add_argument("--stall-data", type=float, default=0)
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
+    parser.add_argument("--auth")
     return parser.parse_args()
 
 

@@ -139,8 +139,7 @@ impl Session {
                 for reason in &decision.reasons {
                     self.gateway.metrics.rejection(&reason.code);
                 }
-                let (code, status, lines) =
-                    policy::reject_reply(decision);
+                let (code, status, lines) = policy::reject_reply(decision);
                 let reply = Reply::multiline(
                     code,
                     Status(status[0], status[1].into(), status[2].into()),
@@ -197,7 +196,8 @@ impl Session {
                 protocol: r.protocol.clone(),
             })
             .collect();
-        let today = Utc::now().date_naive();
+        // Protocols are in force by local calendar days, as `sealgate check` judges them.
+        let today = chrono::Local::now().date_naive();
         let started = Instant::now();
         let job = tokio::task::spawn_blocking(move || {
             let decision = policy::evaluate(&settings.registry, &recipients, &message, today);
