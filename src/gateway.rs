@@ -98,7 +98,13 @@ pub struct Gateway {
     memory_total: usize,
     sessions: Mutex<SessionCounts>,
     shutdown: watch::Sender<bool>,
+    idle_next_hops: Mutex<Vec<(crate::relay::NextHopClient, std::time::Instant)>>,
+    inspections: Arc<Semaphore>,
 }
+
+/// Longest a next-hop connection waits idle in the pool (Postfix: smtp_connection_cache_time_limit).
+const IDLE_NEXT_HOP: Duration = Duration::from_secs(2);
+const MAX_IDLE_NEXT_HOPS: usize = 64;
 
 #[derive(Default)]
 struct SessionCounts {
@@ -136,6 +142,10 @@ impl Gateway {
             memory_total,
             sessions: Mutex::new(SessionCounts::default()),
             shutdown: watch::channel(false).0,
+            idle_next_hops: Mutex::new(Vec::new()),
+            inspections: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         })
     }
 
@@ -154,6 +164,11 @@ impl Gateway {
         match self.settings.write() {
             Ok(mut guard) => *guard = new,
             Err(poisoned) => *poisoned.into_inner() = new,
+        }
+        // Pooled connections belong to the old next-hop settings.
+        match self.idle_next_hops.lock() {
+            Ok(mut pool) => pool.clear(),
+            Err(poisoned) => poisoned.into_inner().clear(),
         }
     }
 
@@ -203,6 +218,52 @@ impl Gateway {
 
     pub fn memory_total(&self) -> usize {
         self.memory_total
+    }
+
+    /// A pooled next-hop connection that is still usable, if any.
+    pub fn take_next_hop(&self) -> Option<crate::relay::NextHopClient> {
+        let mut pool = match self.idle_next_hops.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        while let Some((hop, since)) = pool.pop() {
+            if since.elapsed() < IDLE_NEXT_HOP && hop.looks_alive() == Some(true) {
+                return Some(hop);
+            }
+        }
+        None
+    }
+
+    /// Drops pooled connections that waited too long (called periodically).
+    pub fn purge_idle_next_hops(&self) {
+        let mut pool = match self.idle_next_hops.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        pool.retain(|(_, since)| since.elapsed() < IDLE_NEXT_HOP);
+    }
+
+    /// A permit to run one inspection; at most one per core run at a time, so protected mail
+    /// (archive parsing, password tries) cannot take the whole machine.
+    pub async fn inspection_permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.inspections.clone().acquire_owned().await.ok()
+    }
+
+    /// Keeps an idle next-hop connection for another session; gives it back when full.
+    pub fn keep_next_hop(
+        &self,
+        hop: crate::relay::NextHopClient,
+    ) -> Option<crate::relay::NextHopClient> {
+        let mut pool = match self.idle_next_hops.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        pool.retain(|(_, since)| since.elapsed() < IDLE_NEXT_HOP);
+        if pool.len() >= MAX_IDLE_NEXT_HOPS || hop.in_transaction() {
+            return Some(hop);
+        }
+        pool.push((hop, std::time::Instant::now()));
+        None
     }
 
     pub fn begin_shutdown(&self) {

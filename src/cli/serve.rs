@@ -87,6 +87,7 @@ async fn housekeeping(gateway: Arc<Gateway>) {
     loop {
         tick.tick().await;
         gateway.publish_memory();
+        gateway.purge_idle_next_hops();
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
             last_prune = Some(tokio::time::Instant::now());
             prune_audit(&gateway).await;

@@ -129,6 +129,24 @@ impl NextHopClient {
         Ok(client)
     }
 
+    /// Whether a kept plaintext connection still looks usable, without a round trip: nothing
+    /// to read (no EOF, no unsolicited 421). None over TLS, where only a NOOP can tell.
+    pub fn looks_alive(&self) -> Option<bool> {
+        match &self.io {
+            Io::Plain(s) => {
+                let mut byte = [0u8; 1];
+                match s.try_read(&mut byte) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        Some(self.buf.is_empty())
+                    }
+                    _ => Some(false),
+                }
+            }
+            Io::Tls(_) => None,
+            Io::Gone => Some(false),
+        }
+    }
+
     /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, or None for plaintext.
     pub fn tls_info(&self) -> Option<&str> {
         self.tls_info.as_deref()
@@ -411,6 +429,8 @@ fn parse_reply(raw: &[u8], stage: &str) -> Result<Reply, RelayError> {
 }
 
 /// Writes the message with dot-stuffing and the terminating `.`; no copy of the message is made.
+/// Only lines that begin with a dot need a change, so the bytes go out in large slices cut at
+/// those lines.
 async fn write_stuffed<W: AsyncWrite + Unpin>(
     io: &mut W,
     trace_header: &[u8],
@@ -418,20 +438,16 @@ async fn write_stuffed<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let mut out = BufWriter::with_capacity(64 * 1024, io);
     for part in [trace_header, message] {
-        let mut at_line_start = true;
-        let mut rest = part;
-        while !rest.is_empty() {
-            if at_line_start && rest[0] == b'.' {
-                out.write_all(b".").await?;
-            }
-            let (line, tail) = match memchr::memchr(b'\n', rest) {
-                Some(p) => rest.split_at(p + 1),
-                None => (rest, &[][..]),
-            };
-            out.write_all(line).await?;
-            at_line_start = line.ends_with(b"\n");
-            rest = tail;
+        if part.first() == Some(&b'.') {
+            out.write_all(b".").await?;
         }
+        let mut written = 0;
+        for pos in memchr::memmem::find_iter(part, b"\n.") {
+            out.write_all(&part[written..pos + 1]).await?;
+            out.write_all(b".").await?;
+            written = pos + 1;
+        }
+        out.write_all(&part[written..]).await?;
     }
     if !message.is_empty() && !message.ends_with(b"\r\n") {
         out.write_all(b"\r\n").await?;

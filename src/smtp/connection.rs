@@ -140,6 +140,14 @@ impl Connection {
         Ok(std::mem::take(&mut self.input))
     }
 
+    /// Gives back a fully consumed chunk's buffer so the next read reuses its allocation.
+    pub fn recycle(&mut self, mut chunk: Vec<u8>) {
+        if self.input.is_empty() {
+            chunk.clear();
+            self.input = chunk;
+        }
+    }
+
     /// Puts back bytes that followed the end of data: the client's next commands.
     pub fn unread(&mut self, bytes: &[u8]) {
         let mut rest = bytes.to_vec();

@@ -83,8 +83,7 @@ impl DataReader {
         let mut i = 0;
         while i < input.len() {
             if self.state == State::Mid {
-                let run_end =
-                    memchr::memchr2(b'\r', b'\n', &input[i..]).map_or(input.len(), |p| i + p);
+                let run_end = plain_run_end(input, i);
                 self.keep(&input[i..run_end], message);
                 i = run_end;
                 if i == input.len() {
@@ -149,6 +148,24 @@ impl DataReader {
             message.extend_from_slice(bytes);
         }
     }
+}
+
+/// End of the run from `from` that needs no byte-by-byte look: CRLF line ends followed by a
+/// byte other than a dot stay in the run.
+fn plain_run_end(input: &[u8], from: usize) -> usize {
+    let mut at = from;
+    while let Some(p) = memchr::memchr2(b'\r', b'\n', &input[at..]) {
+        let stop = at + p;
+        if input[stop] == b'\r'
+            && input.get(stop + 1) == Some(&b'\n')
+            && input.get(stop + 2).is_some_and(|&b| b != b'.')
+        {
+            at = stop + 2;
+        } else {
+            return stop;
+        }
+    }
+    input.len()
 }
 
 #[cfg(test)]

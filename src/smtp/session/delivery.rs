@@ -111,6 +111,7 @@ impl Session {
                 };
                 return Ok((message, reader.size(), refusal));
             }
+            self.conn.recycle(chunk);
         }
     }
 
@@ -199,7 +200,9 @@ impl Session {
         // Protocols are in force by local calendar days, as `sealgate check` judges them.
         let today = chrono::Local::now().date_naive();
         let started = Instant::now();
+        let permit = self.gateway.inspection_permit().await;
         let job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let decision = policy::evaluate(&settings.registry, &recipients, &message, today);
             (message, decision)
         });

@@ -105,7 +105,16 @@ impl Session {
     pub async fn run(mut self) -> SessionResult {
         let end = self.serve().await;
         if let Some(hop) = self.next_hop.take() {
-            hop.quit(Duration::from_secs(5)).await;
+            // Only a connection made under the current settings may serve another session.
+            let current = Arc::ptr_eq(&self.settings, &self.gateway.settings());
+            let unkept = if current {
+                self.gateway.keep_next_hop(hop)
+            } else {
+                Some(hop)
+            };
+            if let Some(hop) = unkept {
+                hop.quit(Duration::from_secs(5)).await;
+            }
         }
         self.conn.shutdown().await;
         end
@@ -350,26 +359,49 @@ impl Session {
         tx: &Transaction,
         from: &smtp_proto::MailFrom<String>,
     ) -> Result<Reply, RelayError> {
-        let relay = &self.settings.relay;
+        let settings = self.settings.clone();
+        let relay = &settings.relay;
         if let Some(mut hop) = self.next_hop.take() {
-            // A kept connection may have been closed by the next hop meanwhile: probe it.
-            if hop
-                .command("NOOP\r\n", relay.command_timeout, "NOOP")
-                .await
-                .is_ok()
-            {
+            // A kept connection may have been closed by the next hop meanwhile: look without a
+            // round trip where the socket can tell, else probe with NOOP.
+            let alive = match hop.looks_alive() {
+                Some(alive) => alive,
+                None => hop
+                    .command("NOOP\r\n", relay.command_timeout, "NOOP")
+                    .await
+                    .is_ok(),
+            };
+            if alive {
                 self.next_hop = Some(hop);
             }
         }
         if self.next_hop.is_none() {
-            let hop = NextHopClient::connect(relay).await?;
-            if let Some(version) = hop.tls_version() {
-                self.gateway
-                    .metrics
-                    .tls_session(Direction::Outbound, Some(version));
-            }
-            self.next_hop = Some(hop);
+            self.next_hop = self.gateway.take_next_hop();
         }
+        if self.next_hop.is_some() {
+            // A reused connection can still have died unseen: then try once on a new one.
+            match self.send_mail_from(tx, from).await {
+                Err(RelayError::Io(_) | RelayError::Closed) => {}
+                result => return result,
+            }
+        }
+        let hop = NextHopClient::connect(relay).await?;
+        if let Some(version) = hop.tls_version() {
+            self.gateway
+                .metrics
+                .tls_session(Direction::Outbound, Some(version));
+        }
+        self.next_hop = Some(hop);
+        self.send_mail_from(tx, from).await
+    }
+
+    /// Sends MAIL FROM on the current next-hop connection; drops the connection on failure.
+    async fn send_mail_from(
+        &mut self,
+        tx: &Transaction,
+        from: &smtp_proto::MailFrom<String>,
+    ) -> Result<Reply, RelayError> {
+        let wait = self.settings.relay.command_timeout;
         let Some(hop) = self.next_hop.as_mut() else {
             return Err(RelayError::Closed);
         };
@@ -384,7 +416,7 @@ impl Session {
             command.push_str(" SMTPUTF8");
         }
         command.push_str("\r\n");
-        let result = hop.mail_from(&command, relay.command_timeout).await;
+        let result = hop.mail_from(&command, wait).await;
         if result.is_err() {
             self.next_hop = None;
         }
