@@ -80,30 +80,12 @@ fn ca_and_loopback_cert(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (path("ca.pem"), path("hop.pem"), path("hop-key.pem"))
 }
 
-fn password_hash() -> String {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sealgate"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
-
 fn tls_gateway(sink: &Sink, dir: &Path) -> Gateway {
     let (cert, key) = self_signed_cert(dir);
     let mut config = GatewayConfig::new(sink.port());
     config.tls(&cert, &key).append(&format!(
         "[[access.users]]\nname = \"connector\"\npassword_hash = \"{}\"\n",
-        password_hash()
+        hash_password(PASSWORD)
     ));
     config.start()
 }

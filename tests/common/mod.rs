@@ -793,3 +793,19 @@ pub fn read_all(mut r: impl Read) -> Vec<u8> {
     let _ = r.read_to_end(&mut buf);
     buf
 }
+
+/// `sealgate hash-password` for `password`: the argon2 hash for `access.users`.
+pub fn hash_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sealgate"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run sealgate hash-password");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{password}").expect("write password");
+    drop(stdin);
+    let output = child.wait_with_output().expect("hash-password output");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}

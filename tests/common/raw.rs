@@ -4,12 +4,10 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
 
 /// One SMTP reply: its code and its lines' texts (after "250-" / "250 ").
 #[derive(Debug, Clone, PartialEq)]
@@ -168,15 +166,10 @@ impl Client {
     /// TLS handshake on this connection (after the server's 220 to STARTTLS). Bytes received
     /// before the handshake are dropped, as a correct client does.
     pub fn start_tls(self) -> Client {
-        let config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-                .with_no_client_auth();
+        // The gateway's own opportunistic configuration: the test gateway's cert is self-signed.
+        let config = sealgate::tls::client_config(false, None).expect("TLS client config");
         let name = ServerName::try_from("sealgate.test").unwrap();
-        let connection = ClientConnection::new(Arc::new(config), name).unwrap();
+        let connection = ClientConnection::new(config, name).unwrap();
         let mut tls = StreamOwned::new(connection, self.tcp.try_clone().unwrap());
         while tls.conn.is_handshaking() {
             tls.conn
@@ -188,46 +181,5 @@ impl Client {
             tcp: self.tcp,
             input: Vec::new(),
         }
-    }
-}
-
-/// Accepts any server certificate: the tests talk to their own self-signed gateway.
-#[derive(Debug)]
-struct AnyCertificate;
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
