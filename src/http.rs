@@ -6,6 +6,13 @@
 //! a cap on concurrent connections, a deadline for the request head and one for the whole
 //! connection. It serves nothing but these three answers, so it needs no TLS and no
 //! authentication; keep `metrics.listen` on loopback or a management network.
+//!
+//! When the cap is reached, a new connection is still accepted and the OLDEST open connection
+//! is closed to make room. Waiting for a free slot instead (a queue) lets a few slow clients
+//! hold every slot for a whole header timeout, and a load balancer's `/healthz` probe would
+//! wait behind them. Probes and scrapes send their request at once and finish in
+//! milliseconds, so the connection that has been open longest is the one least likely to be
+//! useful.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,13 +24,15 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use std::collections::VecDeque;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
 
 use crate::metrics::{Health, Metrics, CONTENT_TYPE as METRICS_CONTENT_TYPE};
 
-/// Concurrent HTTP connections; more wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 32;
+/// Concurrent HTTP connections; one more closes the oldest.
+pub const MAX_CONNECTIONS: usize = 32;
 /// Time for a client to send its request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest life of one connection, keep-alive included.
@@ -41,18 +50,11 @@ pub async fn serve(
     health: Arc<Health>,
     shutdown: impl Future,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut open = OpenConnections::default();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => return,
-            permit = Arc::clone(&slots).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
         let stream = tokio::select! {
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => stream,
                 Err(error) => {
@@ -62,23 +64,55 @@ pub async fn serve(
                 }
             },
         };
-        let (metrics, health) = (Arc::clone(&metrics), Arc::clone(&health));
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let answer = respond(&request, &metrics, &health);
-                async move { Ok::<_, Infallible>(answer) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(MAX_HEAD_BYTES)
-                .serve_connection(TokioIo::new(stream), service);
-            let outcome = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
-            if let Ok(Err(error)) = outcome {
-                tracing::debug!(%error, "metrics connection ended with an error");
+        open.make_room();
+        let task = tokio::spawn(serve_connection(
+            stream,
+            Arc::clone(&metrics),
+            Arc::clone(&health),
+        ));
+        open.push(task.abort_handle());
+    }
+    open.close_all();
+}
+
+/// The connections being served, oldest first.
+#[derive(Default)]
+struct OpenConnections(VecDeque<AbortHandle>);
+
+impl OpenConnections {
+    /// Forgets finished connections; at the cap, closes the oldest open one.
+    fn make_room(&mut self) {
+        self.0.retain(|task| !task.is_finished());
+        while self.0.len() >= MAX_CONNECTIONS {
+            if let Some(oldest) = self.0.pop_front() {
+                oldest.abort();
+                tracing::debug!("metrics listener full: closed its oldest connection");
             }
-            drop(permit);
-        });
+        }
+    }
+
+    fn push(&mut self, task: AbortHandle) {
+        self.0.push_back(task);
+    }
+
+    fn close_all(&mut self) {
+        self.0.drain(..).for_each(|task| task.abort());
+    }
+}
+
+async fn serve_connection(stream: TcpStream, metrics: Arc<Metrics>, health: Arc<Health>) {
+    let service = hyper::service::service_fn(move |request| {
+        let answer = respond(&request, &metrics, &health);
+        async move { Ok::<_, Infallible>(answer) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(stream), service);
+    let outcome = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+    if let Ok(Err(error)) = outcome {
+        tracing::debug!(%error, "metrics connection ended with an error");
     }
 }
 
