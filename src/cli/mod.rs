@@ -1,8 +1,10 @@
-//! Command line: `serve`, `config check`, `hash-password`, `check-archive`, `check`, `audit`.
+//! Command line: `serve`, `config check`, `hash-password`, `check-archive`, `check`, `audit`,
+//! `protocols`.
 
 mod archive;
 mod audit;
 mod check;
+mod protocols;
 mod serve;
 
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ enum Command {
     Check(check::CheckArgs),
     /// The audit trail: verify, export, report, prune.
     Audit(audit::AuditArgs),
+    /// Each protocol: mailboxes, period, status, relaxed rules.
+    Protocols(protocols::ProtocolsArgs),
 }
 
 #[derive(Subcommand)]
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::CheckArchive(args) => archive::run(args),
         Command::Check(args) => check::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Protocols(args) => protocols::run(args),
     };
     match result {
         Ok(code) => code,

@@ -10,7 +10,8 @@ use anyhow::Context;
 use sealgate::audit::AuditStore;
 use sealgate::config::{Config, LogFormat};
 use sealgate::gateway::{Gateway, Settings};
-use sealgate::metrics::{Metrics, ReloadResult};
+use sealgate::metrics::{Metrics, ProtocolGauge, ReloadResult};
+use sealgate::policy::lifecycle;
 use sealgate::relay::NextHopClient;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info};
@@ -87,6 +88,7 @@ async fn housekeeping(gateway: Arc<Gateway>) {
     loop {
         tick.tick().await;
         gateway.publish_memory();
+        publish_protocols(&gateway);
         gateway.purge_idle_next_hops();
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
             last_prune = Some(tokio::time::Instant::now());
@@ -101,6 +103,23 @@ async fn housekeeping(gateway: Arc<Gateway>) {
             probe_next_hop(&gateway).await;
         }
     }
+}
+
+/// `sealgate_protocol_*`: the protocols of the running configuration, as of today.
+fn publish_protocols(gateway: &Gateway) {
+    let settings = gateway.settings();
+    let today = chrono::Local::now().date_naive();
+    let gauges: Vec<ProtocolGauge<'_>> = settings
+        .config
+        .protocols
+        .iter()
+        .map(|p| ProtocolGauge {
+            id: &p.id,
+            in_force: lifecycle::Status::of(p, today).is_in_force(),
+            end_timestamp: lifecycle::end_timestamp(p),
+        })
+        .collect();
+    gateway.metrics.set_protocols(&gauges);
 }
 
 /// Daily pruning under `audit.retention_days`; the chain stays verifiable (a checkpoint

@@ -18,8 +18,8 @@ pub mod labels;
 use std::time::Duration;
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub use health::{Health, Readiness, UnreadyCause};
@@ -72,6 +72,18 @@ pub struct Metrics {
     config_reloads: IntCounterVec,
     memory_budget: IntGauge,
     memory_in_use: IntGauge,
+    protocol_in_force: IntGaugeVec,
+    protocol_end: GaugeVec,
+}
+
+/// What the protocol gauges show of one configured protocol. The id is a configured value,
+/// so the label set is as closed as the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ProtocolGauge<'a> {
+    pub id: &'a str,
+    pub in_force: bool,
+    /// Unix seconds at which it stops being in force; None when open-ended.
+    pub end_timestamp: Option<i64>,
 }
 
 impl Metrics {
@@ -168,6 +180,18 @@ impl Metrics {
                 r,
                 "sealgate_memory_budget_in_use_bytes",
                 "Message data held in memory now, counted against the budget.",
+            )?,
+            protocol_in_force: gauge_vec(
+                r,
+                "sealgate_protocol_in_force",
+                "1 while the protocol is in force today (local date), 0 before and after.",
+                &["protocol"],
+            )?,
+            protocol_end: float_gauge_vec(
+                r,
+                "sealgate_protocol_end_timestamp_seconds",
+                "When the protocol stops being in force (Unix time); absent when open-ended.",
+                &["protocol"],
             )?,
             registry,
         };
@@ -313,6 +337,21 @@ impl Metrics {
             .set(i64::from(health.audit_store_writable()));
     }
 
+    /// The protocol gauges for the configured protocols; protocols no longer configured lose
+    /// their series. Call at start, after every reload and now and then (days change).
+    pub fn set_protocols(&self, protocols: &[ProtocolGauge<'_>]) {
+        self.protocol_in_force.reset();
+        self.protocol_end.reset();
+        for p in protocols {
+            self.protocol_in_force
+                .with_label_values(&[p.id])
+                .set(i64::from(p.in_force));
+            if let Some(end) = p.end_timestamp {
+                self.protocol_end.with_label_values(&[p.id]).set(end as f64);
+            }
+        }
+    }
+
     /// Every metric in the Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -366,6 +405,28 @@ fn counter_vec(
     labels: &[&str],
 ) -> Result<IntCounterVec, MetricsError> {
     let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn gauge_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntGaugeVec, MetricsError> {
+    let metric = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn float_gauge_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<GaugeVec, MetricsError> {
+    let metric = GaugeVec::new(Opts::new(name, help), labels)?;
     r.register(Box::new(metric.clone()))?;
     Ok(metric)
 }
