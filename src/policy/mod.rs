@@ -10,6 +10,7 @@
 mod identifiers;
 pub mod lifecycle;
 mod password;
+pub mod refusal;
 mod registry;
 mod rules;
 mod texts;

@@ -1,0 +1,512 @@
+//! The refusal reply a social worker reads: compact enough that no common MTA cuts it, Dutch
+//! first, the fix once.
+//!
+//! The sending server turns sealgate's 550 into a bounce, and that is where staff read it.
+//! Postfix keeps at most 2,048 characters of a multi-line reply and re-wraps its lines;
+//! Exchange shows the first lines of the diagnostic. So the whole reply is bounded
+//! ([`MAX_REPLY_BYTES`] on the wire, [`MAX_REPLY_LINES`] lines) whatever the number of reasons,
+//! and ordered so that a cut, if any, takes the least useful part:
+//!
+//! ```text
+//! 550-5.7.1 NL: <what is wrong, each reason in one short sentence> [sealgate: code code]
+//! 550-5.7.1 EN: <the same in English>
+//! 550-5.7.1 NL: Oplossing: <the 7-Zip steps once, then each other fix>
+//! 550-5.7.1 EN: Fix: <the same in English>
+//! 550 5.7.1 Info: <policy.help_url>
+//! ```
+//!
+//! Reasons that follow from another are left out of the reply (the audit keeps them all):
+//! `other_attachment` says "beside the archive" and means nothing when there is no archive,
+//! and when the protocol is not in force no change to the message can help.
+//! Texts are fixed: nothing from the message is ever quoted. The only variable parts are the
+//! envelope addresses outside the protocol, which the sender typed and must see.
+
+use std::collections::BTreeMap;
+
+use super::texts::ascii_line;
+use super::ReasonCode;
+
+/// The whole reply on the wire: every line with its `550-5.7.1 ` prefix and CRLF.
+pub const MAX_REPLY_BYTES: usize = 1000;
+/// Lines of the reply.
+pub const MAX_REPLY_LINES: usize = 5;
+/// `550-5.7.1 ` before and CRLF after each line.
+const LINE_OVERHEAD: usize = 12;
+/// Bytes of addresses named in the unrelated-recipient sentence.
+const MAX_NAMED_RECIPIENTS_BYTES: usize = 120;
+
+/// The steps in 7-Zip, once for every archive reason.
+const SEVEN_ZIP_NL: &str = "7-Zip > Toevoegen aan archief: 7z, AES-256, Bestandsnamen versleutelen; wachtwoord per telefoon/sms.";
+const SEVEN_ZIP_EN: &str =
+    "7-Zip > Add to archive: 7z, AES-256, Encrypt file names; password by phone/SMS.";
+
+/// One reason in the reply: what is wrong and what to do, in both languages.
+struct Text {
+    nl: &'static str,
+    en: &'static str,
+    /// The 7-Zip steps fix it.
+    seven_zip: bool,
+    fix_nl: &'static str,
+    fix_en: &'static str,
+}
+
+const fn text(nl: &'static str, en: &'static str, seven_zip: bool) -> Text {
+    Text {
+        nl,
+        en,
+        seven_zip,
+        fix_nl: "",
+        fix_en: "",
+    }
+}
+
+const fn with_fix(
+    nl: &'static str,
+    en: &'static str,
+    fix_nl: &'static str,
+    fix_en: &'static str,
+) -> Text {
+    Text {
+        nl,
+        en,
+        seven_zip: false,
+        fix_nl,
+        fix_en,
+    }
+}
+
+fn builtin(code: ReasonCode) -> Text {
+    use ReasonCode as R;
+    match code {
+        R::ProtocolNotInForce => with_fix(
+            "Het protocol voor deze mailbox is vandaag niet van kracht.",
+            "The protocol for this mailbox is not in force today.",
+            "Stuur niets; vraag raad aan de DPO.",
+            "Send nothing; ask the DPO.",
+        ),
+        R::UnrelatedRecipient => with_fix(
+            "Ontvangers buiten het protocol: {recipients}.",
+            "Recipients outside the protocol: {recipients}.",
+            "Mail hen apart.",
+            "Mail them separately.",
+        ),
+        R::MimeUnparseable => with_fix(
+            "De opbouw (MIME) van het bericht is onleesbaar.",
+            "The message structure (MIME) cannot be read.",
+            "Verstuur opnieuw vanuit uw gewone mailprogramma.",
+            "Send again from your usual mail program.",
+        ),
+        R::MimeTooComplex => with_fix(
+            "Het bericht is te complex om na te kijken.",
+            "The message is too complex to check.",
+            "Stuur een eenvoudig bericht met enkel het archief.",
+            "Send a plain message with only the archive.",
+        ),
+        R::NoArchive => text(
+            "Geen versleuteld 7z-archief.",
+            "No encrypted 7z archive.",
+            true,
+        ),
+        R::NotSevenZ => text(
+            "Een bijlage is een ander soort archief dan 7z (bv. zip).",
+            "An attachment is another kind of archive than 7z (e.g. zip).",
+            true,
+        ),
+        R::ArchiveNotEncrypted => text(
+            "Het 7z-archief is niet versleuteld.",
+            "The 7z archive is not encrypted.",
+            true,
+        ),
+        R::ArchivePartiallyEncrypted => text(
+            "Het 7z-archief is maar gedeeltelijk versleuteld.",
+            "The 7z archive is only partly encrypted.",
+            true,
+        ),
+        R::ArchiveCorrupt => text(
+            "Het 7z-archief is beschadigd of een deel van meerdere volumes.",
+            "The 7z archive is damaged or one of several volumes.",
+            true,
+        ),
+        R::HeaderNotEncrypted => text(
+            "De bestandsnamen in het 7z-archief zijn leesbaar.",
+            "The file names in the 7z archive can be read.",
+            true,
+        ),
+        R::WeakKeyDerivation => text(
+            "Het 7z-archief heeft een zwakke sleutel (niet door 7-Zip gemaakt).",
+            "The 7z archive has a weak key (not made by 7-Zip).",
+            true,
+        ),
+        R::PasswordInMessage => with_fix(
+            "Wachtwoord staat in het bericht.",
+            "Password is in the message.",
+            "Nieuw archief, nieuw wachtwoord.",
+            "New archive, new password.",
+        ),
+        R::IdentifierInText => text(
+            "Rijksregister- of rekeningnummer buiten het archief.",
+            "National register or account number outside the archive.",
+            false,
+        ),
+        R::OtherAttachment => with_fix(
+            "Naast het archief zit een andere bijlage of afbeelding (ook een logo).",
+            "Another file or image is beside the archive (a logo too).",
+            "Alles in het archief, geen logo.",
+            "All in the archive, no logo.",
+        ),
+        R::Tnef => text(
+            "Outlook stuurde winmail.dat: kies opmaak HTML.",
+            "Outlook sent winmail.dat: choose HTML format.",
+            false,
+        ),
+        R::UnjudgeableCryptoBlob => with_fix(
+            "S/MIME of PGP kan de gateway niet nakijken.",
+            "The gateway cannot check S/MIME or PGP.",
+            "Verstuur zonder S/MIME of PGP.",
+            "Send without S/MIME or PGP.",
+        ),
+    }
+}
+
+/// The order in the reply: what blocks the message outright first, then what tells the
+/// sender the most about the fix.
+fn rank(code: ReasonCode) -> u8 {
+    use ReasonCode as R;
+    match code {
+        R::ProtocolNotInForce => 0,
+        R::UnrelatedRecipient => 1,
+        R::MimeUnparseable | R::MimeTooComplex => 2,
+        R::NoArchive | R::NotSevenZ => 3,
+        R::ArchiveNotEncrypted | R::ArchivePartiallyEncrypted | R::ArchiveCorrupt => 4,
+        R::HeaderNotEncrypted | R::WeakKeyDerivation => 5,
+        R::PasswordInMessage => 6,
+        R::IdentifierInText => 7,
+        R::OtherAttachment | R::Tnef | R::UnjudgeableCryptoBlob => 8,
+    }
+}
+
+/// The reasons worth a sentence: implied ones dropped, most useful first.
+pub fn reasons_to_explain(found: &[ReasonCode]) -> Vec<ReasonCode> {
+    let mut kept: Vec<ReasonCode> = found.to_vec();
+    kept.sort_by_key(|&c| (rank(c), c));
+    kept.dedup();
+    if kept.contains(&ReasonCode::ProtocolNotInForce) {
+        return vec![ReasonCode::ProtocolNotInForce];
+    }
+    if kept.contains(&ReasonCode::NoArchive) || kept.contains(&ReasonCode::NotSevenZ) {
+        kept.retain(|&c| c != ReasonCode::OtherAttachment);
+    }
+    kept
+}
+
+/// What the reply is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusalFacts<'a> {
+    pub reasons: &'a [ReasonCode],
+    /// Envelope recipients outside the protocol, for `unrelated_recipient`.
+    pub unrelated_recipients: &'a [String],
+    /// `policy.help_url`.
+    pub help_url: Option<&'a str>,
+    /// `policy.reject_texts`: by reason code, the Dutch sentence, a newline, the English one.
+    pub overrides: &'a BTreeMap<String, String>,
+}
+
+/// A composed refusal: the enhanced status code and the text lines, without code prefixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub enhanced: [u8; 3],
+    pub lines: Vec<String>,
+}
+
+impl Refusal {
+    /// Bytes on the wire with `550-5.7.1 ` prefixes and CRLFs.
+    pub fn wire_len(&self) -> usize {
+        self.lines.iter().map(|l| l.len() + LINE_OVERHEAD).sum()
+    }
+}
+
+/// One reason's sentences after overrides and placeholders.
+struct Sentences {
+    nl: String,
+    en: String,
+}
+
+fn sentences(code: ReasonCode, facts: &RefusalFacts<'_>) -> Sentences {
+    let builtin = builtin(code);
+    let (nl, en) = match facts.overrides.get(code.as_str()) {
+        Some(text) => {
+            let mut lines = text.lines();
+            let nl = lines.next().unwrap_or_default().to_string();
+            let en = lines.next().unwrap_or_default().to_string();
+            (nl, en)
+        }
+        None => (builtin.nl.to_string(), builtin.en.to_string()),
+    };
+    let named = named_recipients(facts.unrelated_recipients);
+    Sentences {
+        nl: ascii_line(&nl.replace("{recipients}", &named)),
+        en: ascii_line(&en.replace("{recipients}", &named)),
+    }
+}
+
+/// The first addresses, within [`MAX_NAMED_RECIPIENTS_BYTES`], and how many more.
+fn named_recipients(addresses: &[String]) -> String {
+    let mut named = String::new();
+    let mut shown = 0;
+    for address in addresses {
+        let extra = if named.is_empty() { 0 } else { 2 };
+        if named.len() + extra + address.len() > MAX_NAMED_RECIPIENTS_BYTES {
+            break;
+        }
+        if !named.is_empty() {
+            named.push_str(", ");
+        }
+        named.push_str(address);
+        shown += 1;
+    }
+    match addresses.len() - shown {
+        0 => named,
+        more if named.is_empty() => format!("{more} addresses"),
+        more => format!("{named} (+{more})"),
+    }
+}
+
+/// The reply for a refused protected message.
+pub fn compose(facts: &RefusalFacts<'_>) -> Refusal {
+    let explained = reasons_to_explain(facts.reasons);
+    let enhanced = if !explained.is_empty() && explained.iter().all(|&c| is_structure(c)) {
+        [5, 6, 0]
+    } else {
+        [5, 7, 1]
+    };
+    // Sentences are left out from the least useful end until the reply fits.
+    for shown in (0..=explained.len()).rev() {
+        let refusal = Refusal {
+            enhanced,
+            lines: lines(&explained, shown, facts),
+        };
+        if refusal.wire_len() <= MAX_REPLY_BYTES {
+            return refusal;
+        }
+    }
+    Refusal {
+        enhanced,
+        lines: vec![fallback_line(facts.reasons)],
+    }
+}
+
+/// The MIME structure alone is at fault: 5.6.0 (media error) rather than 5.7.1.
+fn is_structure(code: ReasonCode) -> bool {
+    matches!(
+        code,
+        ReasonCode::MimeUnparseable | ReasonCode::MimeTooComplex
+    )
+}
+
+/// The reply with the sentences of the first `shown` reasons (codes are always all named).
+fn lines(explained: &[ReasonCode], shown: usize, facts: &RefusalFacts<'_>) -> Vec<String> {
+    let sentences: Vec<Sentences> = explained[..shown]
+        .iter()
+        .map(|&c| sentences(c, facts))
+        .collect();
+    let hidden = explained.len() - shown;
+    let more = |word: &str| {
+        if hidden == 0 {
+            String::new()
+        } else {
+            format!(" (+{hidden} {word})")
+        }
+    };
+    let codes = explained
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let what_nl = join(sentences.iter().map(|s| s.nl.as_str()));
+    let what_en = join(sentences.iter().map(|s| s.en.as_str()));
+    let mut out = vec![
+        format!(
+            "NL: Geweigerd: {what_nl}{} [sealgate: {codes}]",
+            more("meer")
+        ),
+        format!("EN: Refused: {what_en}{}", more("more")),
+    ];
+    let (fix_nl, fix_en) = fixes(&explained[..shown]);
+    if !fix_nl.is_empty() {
+        out.push(format!("NL: Oplossing: {fix_nl}"));
+        out.push(format!("EN: Fix: {fix_en}"));
+    }
+    if let Some(url) = facts.help_url {
+        out.push(format!("Info: {}", ascii_line(url)));
+    }
+    out.truncate(MAX_REPLY_LINES);
+    out
+}
+
+fn join<'a>(parts: impl Iterator<Item = &'a str>) -> String {
+    parts
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The fixes: the 7-Zip steps once if any reason needs them, then each other fix once.
+fn fixes(codes: &[ReasonCode]) -> (String, String) {
+    let texts: Vec<Text> = codes.iter().map(|&c| builtin(c)).collect();
+    let mut nl = Vec::new();
+    let mut en = Vec::new();
+    if texts.iter().any(|t| t.seven_zip) {
+        nl.push(SEVEN_ZIP_NL);
+        en.push(SEVEN_ZIP_EN);
+    }
+    for t in &texts {
+        if !t.fix_nl.is_empty() && !nl.contains(&t.fix_nl) {
+            nl.push(t.fix_nl);
+            en.push(t.fix_en);
+        }
+    }
+    (nl.join(" "), en.join(" "))
+}
+
+/// When even the codes alone do not fit (not reachable with the built-in texts).
+fn fallback_line(codes: &[ReasonCode]) -> String {
+    format!(
+        "NL: Bericht geweigerd / EN: Message refused [sealgate: {} reasons]",
+        codes.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compose_for(codes: &[ReasonCode]) -> Refusal {
+        let overrides = BTreeMap::new();
+        let unrelated = vec!["extern@gmail.com".to_string()];
+        compose(&RefusalFacts {
+            reasons: codes,
+            unrelated_recipients: &unrelated,
+            help_url: Some("https://intranet.opgroeien.be/7zip"),
+            overrides: &overrides,
+        })
+    }
+
+    #[test]
+    fn every_combination_of_reasons_fits_and_names_every_code() {
+        let all = ReasonCode::ALL;
+        assert!(all.len() < 24, "2^n combinations stay cheap");
+        for mask in 1u32..(1 << all.len()) {
+            let codes: Vec<ReasonCode> = (0..all.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| all[i])
+                .collect();
+            let refusal = compose_for(&codes);
+            assert!(refusal.wire_len() <= MAX_REPLY_BYTES, "{codes:?}");
+            assert!(refusal.lines.len() <= MAX_REPLY_LINES, "{codes:?}");
+            assert!(refusal.lines.iter().all(|l| l.is_ascii()), "{codes:?}");
+            assert!(refusal.lines[0].starts_with("NL: "), "{codes:?}");
+            for code in reasons_to_explain(&codes) {
+                assert!(refusal.lines[0].contains(code.as_str()), "{codes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn five_common_reasons_are_explained_in_full() {
+        use ReasonCode as R;
+        let codes = [
+            R::NoArchive,
+            R::IdentifierInText,
+            R::UnrelatedRecipient,
+            R::PasswordInMessage,
+            R::Tnef,
+        ];
+        let refusal = compose_for(&codes);
+        let text = refusal.lines.join("\n");
+        for code in codes {
+            let t = builtin(code);
+            assert!(
+                text.contains(&t.nl.replace("{recipients}", "extern@gmail.com")),
+                "{code:?}: {text}"
+            );
+            assert!(
+                text.contains(&t.en.replace("{recipients}", "extern@gmail.com")),
+                "{code:?}: {text}"
+            );
+        }
+        assert!(!text.contains("(+"), "{text}");
+        assert!(
+            refusal.wire_len() <= MAX_REPLY_BYTES,
+            "{}",
+            refusal.wire_len()
+        );
+        assert_eq!(
+            text.matches("7-Zip > ").count(),
+            2,
+            "steps once per language"
+        );
+        assert!(refusal.lines.last().unwrap().starts_with("Info: https://"));
+    }
+
+    #[test]
+    fn implied_reasons_are_not_explained() {
+        use ReasonCode as R;
+        assert_eq!(
+            reasons_to_explain(&[R::OtherAttachment, R::NoArchive]),
+            [R::NoArchive]
+        );
+        assert_eq!(
+            reasons_to_explain(&[R::IdentifierInText, R::ProtocolNotInForce]),
+            [R::ProtocolNotInForce]
+        );
+        let refusal = compose_for(&[R::OtherAttachment, R::NoArchive]);
+        assert!(!refusal.lines[0].contains("other_attachment"));
+        assert!(!refusal.lines.join(" ").contains("beside the archive"));
+    }
+
+    #[test]
+    fn structure_alone_is_5_6_0() {
+        assert_eq!(
+            compose_for(&[ReasonCode::MimeTooComplex]).enhanced,
+            [5, 6, 0]
+        );
+        assert_eq!(
+            compose_for(&[ReasonCode::MimeTooComplex, ReasonCode::NoArchive]).enhanced,
+            [5, 7, 1]
+        );
+    }
+
+    #[test]
+    fn many_recipients_are_counted_not_listed() {
+        let overrides = BTreeMap::new();
+        let unrelated: Vec<String> = (0..200)
+            .map(|i| format!("persoon{i}@example.org"))
+            .collect();
+        let refusal = compose(&RefusalFacts {
+            reasons: &[ReasonCode::UnrelatedRecipient],
+            unrelated_recipients: &unrelated,
+            help_url: None,
+            overrides: &overrides,
+        });
+        assert!(refusal.wire_len() <= MAX_REPLY_BYTES);
+        assert!(refusal.lines[0].contains("persoon0@example.org"));
+        assert!(refusal.lines[0].contains("(+"), "{:?}", refusal.lines);
+    }
+
+    #[test]
+    fn overrides_replace_the_sentences() {
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            "no_archive".to_string(),
+            "Geen 7z, zie intranet.\nNo 7z, see the intranet.".to_string(),
+        );
+        let refusal = compose(&RefusalFacts {
+            reasons: &[ReasonCode::NoArchive],
+            unrelated_recipients: &[],
+            help_url: None,
+            overrides: &overrides,
+        });
+        assert!(refusal.lines[0].contains("Geen 7z, zie intranet."));
+        assert!(refusal.lines[1].contains("No 7z, see the intranet."));
+    }
+}
