@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod http;
 pub mod inspect;
 pub mod metrics;
+pub mod notice;
 pub mod policy;
 pub mod relay;
 pub mod sevenz;

@@ -226,9 +226,24 @@ impl Refusal {
 }
 
 /// One reason's sentences after overrides and placeholders.
-struct Sentences {
-    nl: String,
-    en: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentences {
+    pub nl: String,
+    pub en: String,
+}
+
+/// The sentence of every reason worth explaining, most useful first (for the notice, which has
+/// room for all of them).
+pub fn explain(facts: &RefusalFacts<'_>) -> Vec<Sentences> {
+    reasons_to_explain(facts.reasons)
+        .into_iter()
+        .map(|code| sentences(code, facts))
+        .collect()
+}
+
+/// What to do about `found`, in Dutch and English: the 7-Zip steps once, then each other fix.
+pub fn what_to_do(found: &[ReasonCode]) -> (String, String) {
+    fixes(&reasons_to_explain(found))
 }
 
 fn sentences(code: ReasonCode, facts: &RefusalFacts<'_>) -> Sentences {
