@@ -1,6 +1,9 @@
 //! Relay: the next-hop side of the before-queue proxy.
 
 mod client;
+pub mod dane;
+pub mod mta_sts;
+pub mod mx;
 
 pub use client::{NextHopClient, RelayError, RelaySettings};
 
