@@ -37,6 +37,8 @@ pub struct Settings {
     pub registry: Registry,
     pub relay: RelaySettings,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// What an unknown AUTH user name is checked against (equal work, see `smtp::auth`).
+    pub auth_dummy_hash: String,
 }
 
 impl Settings {
@@ -79,11 +81,17 @@ impl Settings {
             data_timeout: Duration::from_secs(relay_cfg.data_timeout_seconds),
         };
         let registry = Registry::new(&config.protocols, &config.policy);
+        let auth_dummy_hash = if config.access.users.is_empty() {
+            String::new()
+        } else {
+            crate::smtp::auth::dummy_hash(&config.access.users)
+        };
         Ok(Settings {
             config,
             registry,
             relay,
             tls,
+            auth_dummy_hash,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The inbound ESMTP side: listener, session state machine, DATA reader, replies, TLS, AUTH.
 
+pub mod anvil;
 pub mod auth;
 pub mod connection;
 pub mod data;

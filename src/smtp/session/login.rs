@@ -71,8 +71,9 @@ impl Session {
         };
         let users = self.settings.config.access.users.clone();
         let name = user.clone();
+        let dummy = self.settings.auth_dummy_hash.clone();
         let verified = tokio::task::spawn_blocking(move || {
-            crate::smtp::auth::verify(&users, &name, &password)
+            crate::smtp::auth::verify(&users, &dummy, &name, &password)
         })
         .await
         .unwrap_or(false);
