@@ -2,6 +2,7 @@
 
 mod client;
 pub mod dane;
+pub mod dns;
 pub mod mta_sts;
 pub mod mx;
 

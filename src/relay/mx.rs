@@ -63,14 +63,14 @@ fn trim_dot(name: &str) -> &str {
 /// A Fisher-Yates shuffle from a cheap random source: the order only spreads load.
 pub fn random_shuffle(names: &mut [String]) {
     for i in (1..names.len()).rev() {
-        let j = fastrand_below(i + 1);
+        let j = random_below(i + 1);
         names.swap(i, j);
     }
 }
 
 /// A number below `n` from the standard library's per-process random hash keys: enough to
 /// spread load over equal MX hosts, and no extra dependency.
-fn fastrand_below(n: usize) -> usize {
+pub(super) fn random_below(n: usize) -> usize {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = RandomState::new().build_hasher();

@@ -1,0 +1,193 @@
+//! The delivery resolver (issue 14) against a DNS server of the test's own on loopback: MX,
+//! implicit and null MX through the MX plan, addresses, TXT, TLSA believed only with the AD
+//! bit, NXDOMAIN, and a server that never answers (bounded wait).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
+use hickory_resolver::proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+use hickory_resolver::proto::rr::rdata::{A, AAAA, MX, TLSA, TXT};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use sealgate::relay::dns::{Dns, DnsError, TlsaAnswer};
+use sealgate::relay::mx::{plan, MxPlan};
+use tokio::net::UdpSocket;
+
+type Zone = HashMap<(String, RecordType), Vec<RData>>;
+
+struct Server {
+    address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn name(text: &str) -> Name {
+    Name::from_ascii(text).unwrap()
+}
+
+/// Answers from `zone`; names it does not know are NXDOMAIN; AD is set when `secure`.
+async fn serve(zone: Zone, secure: bool) -> Server {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = socket.local_addr().unwrap();
+    let zone = Arc::new(zone);
+    let task = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buffer).await else {
+                return;
+            };
+            let Ok(request) = Message::from_vec(&buffer[..n]) else {
+                continue;
+            };
+            let Some(query) = request.queries().first().cloned() else {
+                continue;
+            };
+            let asked = query.name().to_ascii().to_ascii_lowercase();
+            let mut response = Message::new();
+            response
+                .set_id(request.id())
+                .set_message_type(MessageType::Response)
+                .set_op_code(request.op_code())
+                .set_recursion_desired(true)
+                .set_recursion_available(true)
+                .set_authentic_data(secure)
+                .add_query(query.clone());
+            let known = zone.keys().any(|(n, _)| *n == asked);
+            match zone.get(&(asked.clone(), query.query_type())) {
+                Some(rdatas) => {
+                    for rdata in rdatas {
+                        response.add_answer(Record::from_rdata(name(&asked), 300, rdata.clone()));
+                    }
+                }
+                None if !known => {
+                    response.set_response_code(ResponseCode::NXDomain);
+                }
+                None => {}
+            }
+            let _ = socket.send_to(&response.to_vec().unwrap(), peer).await;
+        }
+    });
+    Server { address, task }
+}
+
+fn zone() -> Zone {
+    let mut zone = Zone::new();
+    zone.insert(
+        ("wervik.be.".into(), RecordType::MX),
+        vec![
+            RData::MX(MX::new(20, name("mx2.wervik.be."))),
+            RData::MX(MX::new(10, name("mx1.wervik.be."))),
+        ],
+    );
+    zone.insert(
+        ("mx1.wervik.be.".into(), RecordType::A),
+        vec![RData::A(A("127.0.0.21".parse().unwrap()))],
+    );
+    zone.insert(
+        ("mx1.wervik.be.".into(), RecordType::AAAA),
+        vec![RData::AAAA(AAAA("::1".parse().unwrap()))],
+    );
+    zone.insert(
+        ("implicit.example.".into(), RecordType::A),
+        vec![RData::A(A("127.0.0.30".parse().unwrap()))],
+    );
+    zone.insert(
+        ("nomail.example.".into(), RecordType::MX),
+        vec![RData::MX(MX::new(0, Name::root()))],
+    );
+    zone.insert(
+        ("_mta-sts.wervik.be.".into(), RecordType::TXT),
+        vec![RData::TXT(TXT::new(vec!["v=STSv1; id=2026120101;".into()]))],
+    );
+    zone.insert(
+        ("_25._tcp.mx1.wervik.be.".into(), RecordType::TLSA),
+        vec![RData::TLSA(TLSA::new(
+            CertUsage::DaneEe,
+            Selector::Spki,
+            Matching::Sha256,
+            vec![7; 32],
+        ))],
+    );
+    zone
+}
+
+fn keep(_: &mut [String]) {}
+
+#[tokio::test]
+async fn mx_plans_from_real_answers() {
+    let server = serve(zone(), false).await;
+    let dns = Dns::new(&[server.address], Duration::from_secs(2)).unwrap();
+
+    let records = dns.mx("wervik.be").await.unwrap();
+    assert_eq!(
+        plan("wervik.be", &records, keep),
+        MxPlan::Hosts(vec!["mx1.wervik.be".into(), "mx2.wervik.be".into()])
+    );
+    let implicit = dns.mx("implicit.example").await.unwrap();
+    assert!(implicit.is_empty());
+    assert_eq!(
+        plan("implicit.example", &implicit, keep),
+        MxPlan::Hosts(vec!["implicit.example".into()])
+    );
+    let null = dns.mx("nomail.example").await.unwrap();
+    assert_eq!(plan("nomail.example", &null, keep), MxPlan::NullMx);
+    assert!(matches!(
+        dns.mx("missing.example").await,
+        Err(DnsError::NoSuchDomain)
+    ));
+
+    let mut addresses = dns.addresses("mx1.wervik.be").await.unwrap();
+    addresses.sort();
+    let expected: Vec<IpAddr> = vec!["127.0.0.21".parse().unwrap(), "::1".parse().unwrap()];
+    assert_eq!(addresses, expected);
+    assert_eq!(
+        dns.txt("_mta-sts.wervik.be").await.unwrap(),
+        ["v=STSv1; id=2026120101;"]
+    );
+}
+
+#[tokio::test]
+async fn tlsa_is_believed_only_with_the_ad_bit() {
+    let insecure = serve(zone(), false).await;
+    let dns = Dns::new(&[insecure.address], Duration::from_secs(2)).unwrap();
+    assert_eq!(
+        dns.tlsa("mx1.wervik.be", 25).await.unwrap(),
+        TlsaAnswer::Insecure
+    );
+
+    let secure = serve(zone(), true).await;
+    let dns = Dns::new(&[secure.address], Duration::from_secs(2)).unwrap();
+    match dns.tlsa("mx1.wervik.be", 25).await.unwrap() {
+        TlsaAnswer::Secure(records) => {
+            assert_eq!(records.len(), 1);
+            assert_eq!(
+                (records[0].usage, records[0].selector, records[0].matching),
+                (3, 1, 1)
+            );
+            assert_eq!(records[0].data, vec![7; 32]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        dns.tlsa("mx2.wervik.be", 25).await.unwrap(),
+        TlsaAnswer::Insecure
+    );
+}
+
+#[tokio::test]
+async fn a_silent_server_is_a_bounded_failure() {
+    // Bound but never answered: every lookup ends in an error within the timeout.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let dns = Dns::new(&[silent.local_addr().unwrap()], Duration::from_millis(300)).unwrap();
+    let started = std::time::Instant::now();
+    assert!(dns.mx("wervik.be").await.is_err());
+    assert!(dns.tlsa("mx1.wervik.be", 25).await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded");
+}
