@@ -131,6 +131,81 @@ fn matches(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// Why a policy could not be fetched. Every one means "no policy" unless a cached one is
+/// still valid (RFC 8461 5.1).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot reach the policy host: {0}")]
+    Connect(String),
+    #[error("TLS with the policy host failed: {0}")]
+    Tls(String),
+    #[error("HTTP: {0}")]
+    Http(String),
+    #[error("the policy host answered HTTP {0} (redirects are not followed)")]
+    Status(u16),
+    #[error("no answer within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// Fetches `https://mta-sts.<domain>/.well-known/mta-sts.txt` from `address` (the resolved
+/// policy host; `port` is 443 but for tests), verifying the certificate with `tls`.
+pub async fn fetch_policy(
+    domain: &str,
+    address: std::net::SocketAddr,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    timeout: std::time::Duration,
+) -> Result<Policy, FetchError> {
+    tokio::time::timeout(timeout, fetch(domain, address, tls))
+        .await
+        .map_err(|_| FetchError::Timeout(timeout))?
+}
+
+async fn fetch(
+    domain: &str,
+    address: std::net::SocketAddr,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+) -> Result<Policy, FetchError> {
+    use http_body_util::{BodyExt, Empty, Limited};
+    let host = format!("mta-sts.{}", domain.trim_end_matches('.'));
+    let tcp = tokio::net::TcpStream::connect(address)
+        .await
+        .map_err(|e| FetchError::Connect(e.to_string()))?;
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|e| FetchError::Tls(e.to_string()))?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| FetchError::Tls(e.to_string()))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| FetchError::Http(e.to_string()))?;
+    let driver = tokio::spawn(connection);
+    let request = hyper::Request::get("/.well-known/mta-sts.txt")
+        .header(hyper::header::HOST, &host)
+        .header(hyper::header::CONNECTION, "close")
+        .body(Empty::<hyper::body::Bytes>::new())
+        .map_err(|e| FetchError::Http(e.to_string()))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| FetchError::Http(e.to_string()))?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        driver.abort();
+        return Err(FetchError::Status(status));
+    }
+    let body = Limited::new(response.into_body(), MAX_POLICY_BYTES)
+        .collect()
+        .await
+        .map_err(|_| PolicyError::TooLarge)?
+        .to_bytes();
+    driver.abort();
+    Ok(parse_policy(&body)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
