@@ -421,7 +421,21 @@ impl Config {
                 "must be a level (error, warn, info, debug, trace) or a tracing filter".into(),
             );
         }
+        self.validate_own_domains()?;
         self.validate_protocols()
+    }
+
+    fn validate_own_domains(&self) -> Result<(), (String, String)> {
+        for (i, domain) in self.policy.own_domains.iter().enumerate() {
+            let name = domain.trim().trim_start_matches('@');
+            if let Err(e) = crate::envelope::canonical_domain(name) {
+                return Err((
+                    format!("policy.own_domains[{i}]"),
+                    format!("{domain:?} is not a domain name: {e}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_protocols(&self) -> Result<(), (String, String)> {
@@ -446,6 +460,38 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The keys whose new value a reload (SIGHUP) cannot apply: they are read once, when the
+    /// process starts (sockets are bound, the store is opened, logging is set up, the budget's
+    /// semaphore is sized).
+    pub const RESTART_ONLY_KEYS: [&'static str; 7] = [
+        "smtp.listen",
+        "metrics.listen",
+        "audit.store",
+        "audit.instance",
+        "log.format",
+        "log.level",
+        "limits.memory_budget",
+    ];
+
+    /// Which of [`Config::RESTART_ONLY_KEYS`] differ between the running configuration and
+    /// `next`.
+    pub fn restart_only_changes(&self, next: &Config) -> Vec<&'static str> {
+        let changed = [
+            self.smtp.listen != next.smtp.listen,
+            self.metrics.listen != next.metrics.listen,
+            self.audit.store != next.audit.store,
+            self.audit.instance != next.audit.instance,
+            self.log.format != next.log.format,
+            self.log.level != next.log.level,
+            self.limits.memory_budget != next.limits.memory_budget,
+        ];
+        Self::RESTART_ONLY_KEYS
+            .into_iter()
+            .zip(changed)
+            .filter_map(|(key, changed)| changed.then_some(key))
+            .collect()
     }
 
     pub fn instance_name(&self) -> &str {

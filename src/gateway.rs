@@ -28,6 +28,8 @@ pub enum SettingsError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    RejectText(#[from] crate::policy::refusal::OverrideError),
 }
 
 /// Everything derived from one configuration. A reload builds a new one and swaps it in;
@@ -43,6 +45,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn build(config: Config) -> Result<Settings, SettingsError> {
+        crate::policy::refusal::check_overrides(&config.policy.reject_texts, None)?;
         let tls = match &config.smtp.tls {
             Some(files) => {
                 Some(tls::acceptor(&files.cert, &files.key).map_err(SettingsError::InboundTls)?)

@@ -172,3 +172,59 @@ fn hash_password_prints_an_argon2_hash_the_config_accepts() {
     let err = stderr(&check(&path, &[]));
     assert!(err.contains("access.users") && err.contains("TLS"), "{err}");
 }
+
+#[test]
+fn own_domains_and_reject_texts_are_checked_like_every_other_key() {
+    let (_dir, path) = with_change(
+        "own_domains = [\"opgroeien.be\", \"kindengezin.be\"]",
+        "own_domains = [\"opgroeien.be\", \"kind..gezin.be\"]",
+    );
+    let output = check(&path, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("policy.own_domains[1]"), "{err}");
+
+    let (_dir, path) = with_change(
+        "own_domains = [\"opgroeien.be\", \"kindengezin.be\"]",
+        "own_domains = [\"opgroeien.be\"]\n[policy.reject_texts]\nno_archiv = \"Geen archief\"",
+    );
+    let output = check(&path, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("policy.reject_texts.no_archiv") && err.contains("not a reason code"),
+        "{err}"
+    );
+
+    let (_dir, path) = with_change(
+        "own_domains = [\"opgroeien.be\", \"kindengezin.be\"]",
+        "own_domains = [\"opgroeien.be\"]\n[policy.reject_texts]\nno_archive = \"Geen 7z-archief.\\nNo 7z archive.\"",
+    );
+    let output = check(&path, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn config_check_names_the_keys_a_reload_cannot_apply() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sealgate.toml"));
+    let output = check(path, &[]);
+    let out = String::from_utf8_lossy(&output.stdout);
+    for key in sealgate::config::Config::RESTART_ONLY_KEYS {
+        assert!(out.contains(key), "{key} in {out}");
+    }
+}
+
+#[test]
+fn restart_only_changes_are_found() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sealgate.toml"));
+    let running = sealgate::config::Config::load(path).unwrap();
+    let mut next = running.clone();
+    assert!(running.restart_only_changes(&next).is_empty());
+    next.limits.memory_budget *= 2;
+    next.log.level = "debug".into();
+    next.limits.max_recipients += 1;
+    assert_eq!(
+        running.restart_only_changes(&next),
+        ["log.level", "limits.memory_budget"]
+    );
+}

@@ -95,6 +95,10 @@ fn config_check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
                 config.relay.next_hop,
                 config.protocols.len()
             );
+            println!(
+                "read only at start (a reload keeps the running values): {}",
+                sealgate::config::Config::RESTART_ONLY_KEYS.join(", ")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -14,7 +14,7 @@ use sealgate::metrics::{Metrics, ProtocolGauge, ReloadResult};
 use sealgate::policy::lifecycle;
 use sealgate::relay::NextHopClient;
 use tokio::signal::unix::{signal, SignalKind};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(5);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -181,9 +181,19 @@ fn reload(gateway: &Gateway, path: &Path) {
         .and_then(|config| Ok(Settings::build(config)?));
     match built {
         Ok(settings) => {
+            let waiting = gateway
+                .settings()
+                .config
+                .restart_only_changes(&settings.config);
             gateway.replace_settings(settings);
             gateway.metrics.config_reload(ReloadResult::Success);
             info!(config = %path.display(), "configuration reloaded");
+            if !waiting.is_empty() {
+                warn!(
+                    keys = %waiting.join(", "),
+                    "these changed keys take effect only after a restart; the running values stay"
+                );
+            }
         }
         Err(e) => {
             gateway.metrics.config_reload(ReloadResult::Failure);

@@ -294,11 +294,12 @@ pub fn compose(facts: &RefusalFacts<'_>) -> Refusal {
     } else {
         [5, 7, 1]
     };
+    let sentences: Vec<Sentences> = explained.iter().map(|&c| sentences(c, facts)).collect();
     // Sentences are left out from the least useful end until the reply fits.
     for shown in (0..=explained.len()).rev() {
         let refusal = Refusal {
             enhanced,
-            lines: lines(&explained, shown, facts),
+            lines: lines(&explained, &sentences[..shown], facts.help_url),
         };
         if refusal.wire_len() <= MAX_REPLY_BYTES {
             return refusal;
@@ -318,12 +319,9 @@ fn is_structure(code: ReasonCode) -> bool {
     )
 }
 
-/// The reply with the sentences of the first `shown` reasons (codes are always all named).
-fn lines(explained: &[ReasonCode], shown: usize, facts: &RefusalFacts<'_>) -> Vec<String> {
-    let sentences: Vec<Sentences> = explained[..shown]
-        .iter()
-        .map(|&c| sentences(c, facts))
-        .collect();
+/// The reply with the sentences given (those of the first reasons; codes are always all named).
+fn lines(explained: &[ReasonCode], sentences: &[Sentences], help_url: Option<&str>) -> Vec<String> {
+    let shown = sentences.len();
     let hidden = explained.len() - shown;
     let more = |word: &str| {
         if hidden == 0 {
@@ -351,7 +349,7 @@ fn lines(explained: &[ReasonCode], shown: usize, facts: &RefusalFacts<'_>) -> Ve
         out.push(format!("NL: Oplossing: {fix_nl}"));
         out.push(format!("EN: Fix: {fix_en}"));
     }
-    if let Some(url) = facts.help_url {
+    if let Some(url) = help_url {
         out.push(format!("Info: {}", ascii_line(url)));
     }
     out.truncate(MAX_REPLY_LINES);
@@ -381,6 +379,52 @@ fn fixes(codes: &[ReasonCode]) -> (String, String) {
         }
     }
     (nl.join(" "), en.join(" "))
+}
+
+/// A `policy.reject_texts` entry that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideError {
+    #[error("policy.reject_texts.{0}: not a reason code (see `sealgate check --help` or docs/policy.md)")]
+    UnknownCode(String),
+    #[error("policy.reject_texts.{0}: give one Dutch line and one English line, nothing more")]
+    Shape(String),
+    #[error("policy.reject_texts.{code}: the refusal would be {bytes} bytes; at most {MAX_REPLY_BYTES} fit in a reply that no mail server cuts")]
+    TooLong { code: String, bytes: usize },
+}
+
+/// Checks every override: a known reason code, two lines, and a reply for that reason alone
+/// (with the help link) that keeps within the bound.
+pub fn check_overrides(
+    overrides: &BTreeMap<String, String>,
+    help_url: Option<&str>,
+) -> Result<(), OverrideError> {
+    for (key, text) in overrides {
+        let code = ReasonCode::parse(key).ok_or_else(|| OverrideError::UnknownCode(key.clone()))?;
+        if text.lines().count() > 2 || text.trim().is_empty() {
+            return Err(OverrideError::Shape(key.clone()));
+        }
+        let reasons = [code];
+        let unrelated = ["someone.outside@example.org".to_string()];
+        let facts = RefusalFacts {
+            reasons: &reasons,
+            unrelated_recipients: &unrelated,
+            help_url,
+            overrides,
+        };
+        let explained = reasons_to_explain(&reasons);
+        let all: Vec<Sentences> = explained.iter().map(|&c| sentences(c, &facts)).collect();
+        let full = Refusal {
+            enhanced: [5, 7, 1],
+            lines: lines(&explained, &all, help_url),
+        };
+        if full.wire_len() > MAX_REPLY_BYTES {
+            return Err(OverrideError::TooLong {
+                code: key.clone(),
+                bytes: full.wire_len(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// When even the codes alone do not fit (not reachable with the built-in texts).
@@ -506,6 +550,32 @@ mod tests {
         assert!(refusal.wire_len() <= MAX_REPLY_BYTES);
         assert!(refusal.lines[0].contains("persoon0@example.org"));
         assert!(refusal.lines[0].contains("(+"), "{:?}", refusal.lines);
+    }
+
+    #[test]
+    fn overrides_are_checked() {
+        let mut overrides = BTreeMap::new();
+        overrides.insert("no_archive".to_string(), "Geen 7z.\nNo 7z.".to_string());
+        assert_eq!(check_overrides(&overrides, None), Ok(()));
+        overrides.insert("no_archiv".to_string(), "x".to_string());
+        assert!(matches!(
+            check_overrides(&overrides, None),
+            Err(OverrideError::UnknownCode(_))
+        ));
+        overrides.remove("no_archiv");
+        overrides.insert("tnef".to_string(), "a\nb\nc".to_string());
+        assert!(matches!(
+            check_overrides(&overrides, None),
+            Err(OverrideError::Shape(_))
+        ));
+        overrides.insert(
+            "tnef".to_string(),
+            format!("{}\nshort", "lang ".repeat(200)),
+        );
+        assert!(matches!(
+            check_overrides(&overrides, None),
+            Err(OverrideError::TooLong { .. })
+        ));
     }
 
     #[test]
