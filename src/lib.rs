@@ -22,6 +22,8 @@ pub mod inspect;
 pub mod metrics;
 pub mod policy;
 pub mod relay;
+pub mod reply;
 pub mod sevenz;
 pub mod smtp;
 pub mod tls;
+pub mod transfer;

@@ -13,9 +13,10 @@ use tracing::{debug, info, warn};
 
 use super::connection::Connection;
 use super::proxy;
-use super::reply::replies;
 use super::session::Session;
 use crate::gateway::Gateway;
+use crate::reply::replies;
+use crate::transfer::Core;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {address}: {source}")]
@@ -53,7 +54,8 @@ fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts until shutdown, then drains sessions for at most `grace`.
-pub async fn serve(gateway: Arc<Gateway>, listeners: Vec<TcpListener>, grace: Duration) {
+pub async fn serve(core: Arc<Core>, listeners: Vec<TcpListener>, grace: Duration) {
+    let gateway = core.gateway.clone();
     let mut sessions = JoinSet::new();
     let mut shutdown = gateway.shutdown_signal();
     let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(256);
@@ -68,7 +70,7 @@ pub async fn serve(gateway: Arc<Gateway>, listeners: Vec<TcpListener>, grace: Du
             _ = crate::gateway::shutting_down(&mut shutdown) => break,
             accepted = accepted_rx.recv() => match accepted {
                 Some((stream, peer)) => {
-                    sessions.spawn(run_session(gateway.clone(), stream, peer));
+                    sessions.spawn(run_session(core.clone(), stream, peer));
                 }
                 None => break,
             },
@@ -113,7 +115,8 @@ async fn accept_loop(
     }
 }
 
-async fn run_session(gateway: Arc<Gateway>, mut stream: TcpStream, peer: SocketAddr) {
+async fn run_session(core: Arc<Core>, mut stream: TcpStream, peer: SocketAddr) {
+    let gateway = &core.gateway;
     let _ = stream.set_nodelay(true);
     let trusted_proxy = gateway
         .settings()
@@ -134,15 +137,13 @@ async fn run_session(gateway: Arc<Gateway>, mut stream: TcpStream, peer: SocketA
         (peer, Vec::new())
     };
     let Some(_slot) = gateway.admit(client.ip()) else {
-        refuse(&gateway, stream, client).await;
+        refuse(gateway, stream, client).await;
         return;
     };
     debug!(%client, %peer, "session start");
     let active = gateway.metrics.track_session();
     let connection = Connection::new(stream, early);
-    let end = Session::new(gateway.clone(), connection, client)
-        .run()
-        .await;
+    let end = Session::new(core.clone(), connection, client).run().await;
     debug!(%client, end = end.as_str(), "session end");
     active.end(end);
 }

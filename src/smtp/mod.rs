@@ -1,11 +1,9 @@
-//! The inbound ESMTP side: listener, session state machine, DATA reader, replies, TLS, AUTH.
+//! The inbound ESMTP side: listener, session state machine, DATA reader, TLS, AUTH. It speaks
+//! SMTP to the client only; what happens to a transaction is the transfer core's business.
 
 pub mod auth;
 pub mod connection;
 pub mod data;
 pub mod listener;
 pub mod proxy;
-pub mod reply;
 pub mod session;
-
-pub use reply::{Reply, Status};
