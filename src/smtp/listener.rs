@@ -11,10 +11,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::connection::Connection;
+use super::connection::{ClientStream, Connection};
 use super::proxy;
 use super::session::Session;
 use crate::gateway::Gateway;
+use crate::metrics::SessionResult;
 use crate::reply::replies;
 use crate::transfer::Core;
 
@@ -136,24 +137,37 @@ async fn run_session(core: Arc<Core>, mut stream: TcpStream, peer: SocketAddr) {
     } else {
         (peer, Vec::new())
     };
+    serve_connection(core, stream, client, early).await;
+}
+
+/// One client connection, whatever stream it is on: admitted within the session limits (else
+/// `421 4.7.0`), then served by a session. The in-process tests call this over a duplex pipe.
+pub async fn serve_connection(
+    core: Arc<Core>,
+    stream: impl ClientStream + 'static,
+    client: SocketAddr,
+    early: Vec<u8>,
+) -> SessionResult {
+    let gateway = &core.gateway;
     let Some(_slot) = gateway.admit(client.ip()) else {
         refuse(gateway, stream, client).await;
-        return;
+        return SessionResult::RefusedLimit;
     };
-    debug!(%client, %peer, "session start");
+    debug!(%client, "session start");
     let active = gateway.metrics.track_session();
     let connection = Connection::new(stream, early);
     let end = Session::new(core.clone(), connection, client).run().await;
     debug!(%client, end = end.as_str(), "session end");
     active.end(end);
+    end
 }
 
-async fn refuse(gateway: &Gateway, stream: TcpStream, client: SocketAddr) {
+async fn refuse(gateway: &Gateway, stream: impl ClientStream + 'static, client: SocketAddr) {
     let host = gateway.settings().config.smtp.hostname.clone();
     gateway.metrics.session_started();
     gateway
         .metrics
-        .session_ended(crate::metrics::SessionResult::RefusedLimit);
+        .session_ended(SessionResult::RefusedLimit);
     warn!(%client, "session limit reached; refused with 421");
     let mut connection = Connection::new(stream, Vec::new());
     connection.queue(&replies::too_many_sessions(&host));

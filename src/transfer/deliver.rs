@@ -158,6 +158,7 @@ impl Transfer {
         let recipients = tx.policy_recipients();
         // Protocols are in force by local calendar days.
         let today = self
+            .core
             .judge_on
             .unwrap_or_else(|| chrono::Local::now().date_naive());
         let gateway = &self.core.gateway;

@@ -68,6 +68,8 @@ pub struct Core {
     ledger: Arc<dyn Ledger>,
     dialer: Arc<dyn Dialer>,
     pool: pool::Pool,
+    /// Judge as on this day instead of today (`sealgate check --date`, tests).
+    judge_on: Option<NaiveDate>,
 }
 
 impl Core {
@@ -76,11 +78,22 @@ impl Core {
         ledger: Arc<dyn Ledger>,
         dialer: Arc<dyn Dialer>,
     ) -> Arc<Core> {
+        Core::judging_on(gateway, ledger, dialer, None)
+    }
+
+    /// A core that judges protocols in force as on `day` (today when None).
+    pub fn judging_on(
+        gateway: Arc<Gateway>,
+        ledger: Arc<dyn Ledger>,
+        dialer: Arc<dyn Dialer>,
+        day: Option<NaiveDate>,
+    ) -> Arc<Core> {
         Arc::new(Core {
             gateway,
             ledger,
             dialer,
             pool: pool::Pool::default(),
+            judge_on: day,
         })
     }
 
@@ -208,8 +221,6 @@ pub struct Transfer {
     core: Arc<Core>,
     hop: Option<(Box<dyn NextHop>, Arc<Settings>)>,
     tx: Option<Transaction>,
-    /// Judge as on this day instead of today (`sealgate check --date`).
-    judge_on: Option<NaiveDate>,
 }
 
 impl Transfer {
@@ -218,14 +229,7 @@ impl Transfer {
             core,
             hop: None,
             tx: None,
-            judge_on: None,
         }
-    }
-
-    /// Protocols in force are judged as on `day` (for `sealgate check --date`).
-    pub fn judge_on(mut self, day: Option<NaiveDate>) -> Transfer {
-        self.judge_on = day;
-        self
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -352,11 +356,6 @@ impl Transfer {
         if let Some(hop) = unkept {
             hop.quit().await;
         }
-    }
-
-    /// Opens the next-hop transaction now and returns the next hop's answer to MAIL.
-    pub async fn open_now(&mut self) -> Result<Reply, Reply> {
-        self.open().await
     }
 
     /// Opens the next-hop transaction: a kept or pooled connection, else a new one, and MAIL.

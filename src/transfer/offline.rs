@@ -89,12 +89,13 @@ pub async fn check(
     let settings = crate::gateway::Settings::offline(config)?;
     let metrics = Arc::new(crate::metrics::Metrics::new()?);
     let gateway = crate::gateway::Gateway::new(settings, metrics);
-    let core = super::Core::new(
+    let core = super::Core::judging_on(
         gateway,
         Arc::new(super::MemoryLedger::new()),
         Arc::new(OfflineDialer),
+        day,
     );
-    let mut transfer = super::Transfer::new(core).judge_on(day);
+    let mut transfer = super::Transfer::new(core);
     let client = super::Client {
         address: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         helo: Some("sealgate-check".into()),

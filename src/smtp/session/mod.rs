@@ -272,18 +272,9 @@ impl Session {
             body_8bit: from.flags & MAIL_BODY_8BITMIME != 0,
             smtputf8: from.flags & MAIL_SMTPUTF8 != 0,
         };
+        // The next hop hears of the transaction at the first accepted recipient.
         let reply = self.transfer.mail(sender, params).await;
-        // Unauthorized clients get their refusal at RCPT, without costing a next-hop connection.
-        if !self.authorized() {
-            return self.reply(reply);
-        }
-        match self.transfer.open_now().await {
-            Ok(reply) => self.reply(reply),
-            Err(refusal) => {
-                self.transfer.reset().await;
-                self.reply(refusal)
-            }
-        }
+        self.reply(reply)
     }
 
     async fn rcpt(&mut self, to: smtp_proto::RcptTo<String>) -> Flow {
