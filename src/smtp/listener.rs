@@ -165,9 +165,7 @@ pub async fn serve_connection(
 async fn refuse(gateway: &Gateway, stream: impl ClientStream + 'static, client: SocketAddr) {
     let host = gateway.settings().config.smtp.hostname.clone();
     gateway.metrics.session_started();
-    gateway
-        .metrics
-        .session_ended(SessionResult::RefusedLimit);
+    gateway.metrics.session_ended(SessionResult::RefusedLimit);
     warn!(%client, "session limit reached; refused with 421");
     let mut connection = Connection::new(stream, Vec::new());
     connection.queue(&replies::too_many_sessions(&host));
