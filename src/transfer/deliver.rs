@@ -101,7 +101,7 @@ impl Transfer {
         }
         if decision.verdict == Verdict::Reject {
             for reason in &decision.reasons {
-                metrics.rejection(&reason.code);
+                metrics.rejection(reason.code.as_str());
             }
             let reply = refusal(&decision);
             self.audit_outcome(tx, &reply, Outcome::Rejected, None)
@@ -209,7 +209,11 @@ impl Transfer {
                 Verdict::Pass => "pass".into(),
                 Verdict::Reject => "reject".into(),
             },
-            reasons: decision.reasons.iter().map(|r| r.code.clone()).collect(),
+            reasons: decision
+                .reasons
+                .iter()
+                .map(|r| r.code.as_str().to_string())
+                .collect(),
             next_hop: tx.settings.relay.next_hop.to_string(),
         }
     }
