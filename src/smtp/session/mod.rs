@@ -1,9 +1,11 @@
 //! One inbound SMTP session: the ESMTP state machine of a before-queue proxy.
 //!
-//! The envelope is forwarded to the next hop as it arrives and the next hop's replies are
-//! mirrored, so the client learns of a refused recipient at RCPT time. The message is held in
-//! memory (within the budget) until its end, judged, recorded, and only then sent on; the client
-//! hears 250 only after the next hop said 250. Every failure on the way is a 4xx.
+//! The session speaks SMTP to the client and makes sealgate's own checks (sequence, syntax,
+//! routing tricks, who may relay, limits); each step that passes goes to the transfer core
+//! ([`crate::transfer::Transfer`]), whose reply the client gets. The core forwards recipients
+//! to the next hop as they arrive, so the client learns of a refused recipient at RCPT time, and
+//! answers the end of data with 250 only after the next hop said 250. Every failure on the way
+//! is a 4xx.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
