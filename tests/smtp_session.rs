@@ -795,6 +795,37 @@ async fn an_unwritable_audit_store_gives_451_4_3_0_and_nothing_is_sent() {
 }
 
 #[tokio::test]
+async fn the_sqlite_audit_store_records_protected_mail_through_the_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("sqlite:{}", dir.path().join("audit.db").display());
+    let store = std::sync::Arc::new(
+        sealgate::audit::AuditStore::open(&spec, "test")
+            .await
+            .unwrap(),
+    );
+    let gateway = TestGateway::start(Options {
+        audit: Some(store.clone()),
+        ..Options::default()
+    });
+    let (mut smtp, _session) = gateway.ready().await;
+    smtp.send_mail(FROM, &[PROTECTED], &fixture_message("good_basic.eml"))
+        .await
+        .assert(250, None);
+    smtp.send_mail(FROM, &[PROTECTED], &fixture_message("no_attachment.eml"))
+        .await
+        .assert(550, Some("5.7.1"));
+    let transfers = store
+        .transfers(&sealgate::audit::TransferQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(transfers.len(), 2);
+    assert!(transfers.iter().all(|t| t.complete()));
+    assert_eq!(transfers[0].record.verdict, "pass");
+    assert_eq!(transfers[1].record.reasons, vec!["no_archive"]);
+    assert!(store.verify().await.unwrap().verifies(), "the chain holds");
+}
+
+#[tokio::test]
 async fn ordinary_mail_is_never_recorded() {
     let gateway = TestGateway::start(Options::default());
     let (mut smtp, _session) = gateway.ready().await;

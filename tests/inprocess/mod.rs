@@ -250,6 +250,8 @@ pub struct Options {
     pub config: TestConfig,
     pub script: Script,
     pub ledger: MemoryLedger,
+    /// A real audit store as the ledger instead of `ledger`.
+    pub audit: Option<Arc<sealgate::audit::AuditStore>>,
     pub day: Option<NaiveDate>,
 }
 
@@ -259,6 +261,7 @@ impl Default for Options {
             config: TestConfig::default(),
             script: Script::default(),
             ledger: MemoryLedger::new(),
+            audit: None,
             day: Some(fixture_day()),
         }
     }
@@ -282,7 +285,11 @@ impl TestGateway {
             script: options.script,
             journal: journal.clone(),
         };
-        let core = Core::judging_on(gateway, ledger.clone(), Arc::new(dialer), options.day);
+        let in_use: Arc<dyn sealgate::transfer::Ledger> = match options.audit {
+            Some(store) => store,
+            None => ledger.clone(),
+        };
+        let core = Core::judging_on(gateway, in_use, Arc::new(dialer), options.day);
         TestGateway {
             core,
             journal,
