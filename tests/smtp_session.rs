@@ -856,6 +856,36 @@ async fn a_second_session_reuses_the_pooled_next_hop_connection() {
 }
 
 #[tokio::test]
+async fn a_reload_reaches_an_open_connection_at_its_next_transaction() {
+    let gateway = TestGateway::start(Options::default());
+    let (mut smtp, _session) = gateway.ready().await;
+    smtp.send_mail(
+        FROM,
+        &[TO, "second@example.org"],
+        &ordinary_message("before"),
+    )
+    .await
+    .assert(250, None);
+    // The administrator lowers the recipient limit and reloads (SIGHUP).
+    let mut lowered = gateway.config.clone();
+    lowered.limits.max_recipients = 1;
+    let settings = sealgate::gateway::Settings::build(lowered).unwrap();
+    gateway.core.gateway.replace_settings(settings);
+    smtp.command(&format!("MAIL FROM:<{FROM}>"))
+        .await
+        .assert(250, None);
+    smtp.command(&format!("RCPT TO:<{TO}>"))
+        .await
+        .assert(250, None);
+    smtp.command("RCPT TO:<second@example.org>")
+        .await
+        .assert(452, Some("4.5.3"));
+    // The next-hop connection of the old settings was closed, a new one opened.
+    assert_eq!(gateway.opens(), 2);
+    assert!(gateway.commands().contains(&"QUIT".to_string()));
+}
+
+#[tokio::test]
 async fn a_reload_keeps_pooled_connections_from_new_transactions() {
     let gateway = TestGateway::start(Options::default());
     let (mut smtp, session) = gateway.ready().await;

@@ -31,9 +31,9 @@
 //!
 //! ## Settings per transaction
 //!
-//! The settings (registry, texts, relay) are taken at MAIL, so a reload reaches the next
-//! transaction on every open connection. A next-hop connection made under older settings is
-//! closed rather than reused.
+//! The session hands [`Transfer::mail`] the settings in force at MAIL (registry, texts, limits,
+//! relay), so a reload reaches the next transaction on every open connection. A next-hop
+//! connection made under older settings is closed rather than reused.
 
 mod deliver;
 mod ledger;
@@ -248,9 +248,14 @@ impl Transfer {
 
     /// Starts a transaction. The SMTP side has checked the command; the next hop hears of it
     /// at the first accepted recipient, so the answer is sealgate's own.
-    pub async fn mail(&mut self, sender: Option<Address>, params: MailParams) -> Reply {
+    /// `settings` are those in force at this MAIL; the whole transaction runs under them.
+    pub async fn mail(
+        &mut self,
+        settings: Arc<Settings>,
+        sender: Option<Address>,
+        params: MailParams,
+    ) -> Reply {
         self.reset().await;
-        let settings = self.core.gateway.settings();
         if let Some((hop, made_under)) = self.hop.take() {
             if Arc::ptr_eq(&made_under, &settings) {
                 self.hop = Some((hop, made_under));

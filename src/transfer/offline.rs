@@ -89,6 +89,7 @@ pub async fn check(
     let settings = crate::gateway::Settings::offline(config)?;
     let metrics = Arc::new(crate::metrics::Metrics::new()?);
     let gateway = crate::gateway::Gateway::new(settings, metrics);
+    let settings = gateway.settings();
     let core = super::Core::judging_on(
         gateway,
         Arc::new(super::MemoryLedger::new()),
@@ -107,7 +108,7 @@ pub async fn check(
         size: message.len(),
         ..MailParams::default()
     };
-    transfer.mail(sender, params).await;
+    transfer.mail(settings, sender, params).await;
     for address in recipients {
         let text = address.to_smtp();
         let reply = transfer.rcpt(address, RcptParams).await;

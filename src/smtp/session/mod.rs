@@ -257,6 +257,9 @@ impl Session {
         if self.transfer.in_transaction() {
             return self.error(replies::bad_sequence("Error: nested MAIL command"));
         }
+        // Each transaction runs under the settings in force at its MAIL, so a reload reaches
+        // every connection at its next transaction.
+        self.settings = self.core.gateway.settings();
         let sender = if from.address.is_empty() {
             None
         } else {
@@ -275,7 +278,10 @@ impl Session {
             smtputf8: from.flags & MAIL_SMTPUTF8 != 0,
         };
         // The next hop hears of the transaction at the first accepted recipient.
-        let reply = self.transfer.mail(sender, params).await;
+        let reply = self
+            .transfer
+            .mail(self.settings.clone(), sender, params)
+            .await;
         self.reply(reply)
     }
 
