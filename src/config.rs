@@ -351,7 +351,7 @@ impl Config {
         {
             return bad("smtp.hostname", "must be a host name without spaces".into());
         }
-        if let Err(e) = crate::relay::NextHop::parse(&self.relay.next_hop) {
+        if let Err(e) = NextHopAddress::parse(&self.relay.next_hop) {
             return bad("relay.next_hop", e.to_string());
         }
         if self.smtp.require_tls && self.smtp.tls.is_none() {
@@ -499,5 +499,98 @@ impl Config {
             .instance
             .as_deref()
             .unwrap_or(&self.smtp.hostname)
+    }
+}
+
+/// Where mail goes next: the smarthost of `relay.next_hop`, parsed from `smtp://host:port`.
+/// Lives here, not in `relay`, so that validating the configuration needs no relay code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextHopAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NextHopAddressError {
+    #[error("must look like \"smtp://host:port\" (got {0:?})")]
+    Shape(String),
+    #[error("port {0:?} is not a number from 1 to 65535")]
+    Port(String),
+}
+
+impl NextHopAddress {
+    pub fn parse(url: &str) -> Result<NextHopAddress, NextHopAddressError> {
+        let shape = || NextHopAddressError::Shape(url.to_string());
+        let rest = url.strip_prefix("smtp://").ok_or_else(shape)?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = match rest.strip_prefix('[') {
+            Some(v6) => {
+                let (host, after) = v6.split_once(']').ok_or_else(shape)?;
+                (host, after.strip_prefix(':').unwrap_or("25"))
+            }
+            None => match rest.rsplit_once(':') {
+                Some((host, port)) => (host, port),
+                None => (rest, "25"),
+            },
+        };
+        if host.is_empty() || host.contains(['/', '@', ' ']) {
+            return Err(shape());
+        }
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| NextHopAddressError::Port(port.to_string()))?;
+        Ok(NextHopAddress {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for NextHopAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod next_hop_tests {
+    use super::*;
+
+    #[test]
+    fn next_hop_urls() {
+        assert_eq!(
+            NextHopAddress::parse("smtp://relay.example:587").unwrap(),
+            NextHopAddress {
+                host: "relay.example".into(),
+                port: 587
+            }
+        );
+        assert_eq!(
+            NextHopAddress::parse("smtp://relay.example").unwrap().port,
+            25
+        );
+        assert_eq!(
+            NextHopAddress::parse("smtp://[::1]:2526").unwrap(),
+            NextHopAddress {
+                host: "::1".into(),
+                port: 2526
+            }
+        );
+        assert_eq!(
+            NextHopAddress::parse("smtp://[::1]:2526")
+                .unwrap()
+                .to_string(),
+            "[::1]:2526"
+        );
+        assert!(NextHopAddress::parse("relay.example:25").is_err());
+        assert!(NextHopAddress::parse("smtp://relay.example:0").is_err());
+        assert!(NextHopAddress::parse("smtp://relay.example:x").is_err());
+        assert!(NextHopAddress::parse("smtp://:25").is_err());
     }
 }

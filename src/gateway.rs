@@ -1,5 +1,6 @@
-//! The gateway's shared state: settings (swapped whole on reload), the audit store, the memory
-//! budget for message data, and the session counters behind the connection limits.
+//! The gateway's shared state: settings (swapped whole on reload), the memory budget for
+//! message data, the inspection permits, the session counters behind the connection limits,
+//! and the shutdown signal. The audit store and the next hops belong to the transfer core.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,11 +9,10 @@ use std::time::Duration;
 
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::audit::AuditStore;
-use crate::config::{Config, TlsPolicy};
+use crate::config::{Config, NextHopAddress, TlsPolicy};
 use crate::metrics::{Health, Metrics};
 use crate::policy::Registry;
-use crate::relay::{NextHop, RelaySettings};
+use crate::relay::RelaySettings;
 use crate::tls;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +22,7 @@ pub enum SettingsError {
     #[error("relay: {0}")]
     OutboundTls(tls::TlsError),
     #[error("relay.next_hop: {0}")]
-    NextHop(#[from] crate::relay::NextHopError),
+    NextHop(#[from] crate::config::NextHopAddressError),
     #[error("relay.auth_password_file {path}: {source}")]
     Password {
         path: String,
@@ -33,7 +33,7 @@ pub enum SettingsError {
 }
 
 /// Everything derived from one configuration. A reload builds a new one and swaps it in;
-/// sessions keep the one they started with.
+/// a transaction keeps the one it started with.
 pub struct Settings {
     pub config: Config,
     pub registry: Registry,
@@ -71,7 +71,7 @@ impl Settings {
             _ => None,
         };
         let relay = RelaySettings {
-            next_hop: NextHop::parse(&relay_cfg.next_hop)?,
+            next_hop: NextHopAddress::parse(&relay_cfg.next_hop)?,
             tls: relay_cfg.tls,
             tls_config,
             auth,
@@ -87,7 +87,7 @@ impl Settings {
         let auth_dummy_hash = if config.access.users.is_empty() {
             String::new()
         } else {
-            crate::smtp::auth::dummy_hash(&config.access.users)
+            crate::credentials::dummy_hash(&config.access.users)
         };
         Ok(Settings {
             config,
@@ -97,25 +97,43 @@ impl Settings {
             auth_dummy_hash,
         })
     }
+
+    /// The settings of a gateway that never listens nor sends (`sealgate check`): no key or
+    /// password file is read, so a check runs wherever the configuration can be read.
+    pub fn offline(config: Config) -> Result<Settings, SettingsError> {
+        let tls_config = tls::client_config(false, None).map_err(SettingsError::OutboundTls)?;
+        let relay = RelaySettings {
+            next_hop: NextHopAddress::parse(&config.relay.next_hop)?,
+            tls: TlsPolicy::None,
+            tls_config,
+            auth: None,
+            helo_name: config.smtp.hostname.clone(),
+            connect_timeout: Duration::from_secs(config.relay.connect_timeout_seconds),
+            command_timeout: Duration::from_secs(config.relay.command_timeout_seconds),
+            data_timeout: Duration::from_secs(config.relay.data_timeout_seconds),
+        };
+        let registry = Registry::new(&config.protocols, &config.policy);
+        Ok(Settings {
+            config,
+            registry,
+            relay,
+            tls: None,
+            auth_dummy_hash: String::new(),
+        })
+    }
 }
 
 /// Shared by all sessions.
 pub struct Gateway {
     settings: RwLock<Arc<Settings>>,
-    pub audit: Arc<AuditStore>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     memory: Arc<Semaphore>,
     memory_total: usize,
     sessions: Mutex<SessionCounts>,
     shutdown: watch::Sender<bool>,
-    idle_next_hops: Mutex<Vec<(crate::relay::NextHopClient, std::time::Instant)>>,
     inspections: Arc<Semaphore>,
 }
-
-/// Longest a next-hop connection waits idle in the pool (Postfix: smtp_connection_cache_time_limit).
-const IDLE_NEXT_HOP: Duration = Duration::from_secs(2);
-const MAX_IDLE_NEXT_HOPS: usize = 64;
 
 #[derive(Default)]
 struct SessionCounts {
@@ -139,21 +157,19 @@ pub struct MemoryLease {
 pub const MEMORY_UNIT: usize = 64 * 1024;
 
 impl Gateway {
-    pub fn new(settings: Settings, audit: Arc<AuditStore>, metrics: Arc<Metrics>) -> Arc<Gateway> {
+    pub fn new(settings: Settings, metrics: Arc<Metrics>) -> Arc<Gateway> {
         let memory_total = settings.config.limits.memory_budget;
         let units = (memory_total / MEMORY_UNIT).clamp(1, Semaphore::MAX_PERMITS);
         let stale = Duration::from_secs(settings.config.metrics.next_hop_stale_seconds);
         metrics.set_memory_budget(memory_total as u64);
         Arc::new(Gateway {
             settings: RwLock::new(Arc::new(settings)),
-            audit,
             metrics,
             health: Arc::new(Health::new(stale)),
             memory: Arc::new(Semaphore::new(units)),
             memory_total,
             sessions: Mutex::new(SessionCounts::default()),
             shutdown: watch::channel(false).0,
-            idle_next_hops: Mutex::new(Vec::new()),
             inspections: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
@@ -175,11 +191,6 @@ impl Gateway {
         match self.settings.write() {
             Ok(mut guard) => *guard = new,
             Err(poisoned) => *poisoned.into_inner() = new,
-        }
-        // Pooled connections belong to the old next-hop settings.
-        match self.idle_next_hops.lock() {
-            Ok(mut pool) => pool.clear(),
-            Err(poisoned) => poisoned.into_inner().clear(),
         }
     }
 
@@ -231,50 +242,10 @@ impl Gateway {
         self.memory_total
     }
 
-    /// A pooled next-hop connection that is still usable, if any.
-    pub fn take_next_hop(&self) -> Option<crate::relay::NextHopClient> {
-        let mut pool = match self.idle_next_hops.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        while let Some((hop, since)) = pool.pop() {
-            if since.elapsed() < IDLE_NEXT_HOP && hop.looks_alive() == Some(true) {
-                return Some(hop);
-            }
-        }
-        None
-    }
-
-    /// Drops pooled connections that waited too long (called periodically).
-    pub fn purge_idle_next_hops(&self) {
-        let mut pool = match self.idle_next_hops.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        pool.retain(|(_, since)| since.elapsed() < IDLE_NEXT_HOP);
-    }
-
     /// A permit to run one inspection; at most one per core run at a time, so protected mail
     /// (archive parsing, password tries) cannot take the whole machine.
     pub async fn inspection_permit(&self) -> Option<OwnedSemaphorePermit> {
         self.inspections.clone().acquire_owned().await.ok()
-    }
-
-    /// Keeps an idle next-hop connection for another session; gives it back when full.
-    pub fn keep_next_hop(
-        &self,
-        hop: crate::relay::NextHopClient,
-    ) -> Option<crate::relay::NextHopClient> {
-        let mut pool = match self.idle_next_hops.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        pool.retain(|(_, since)| since.elapsed() < IDLE_NEXT_HOP);
-        if pool.len() >= MAX_IDLE_NEXT_HOPS || hop.in_transaction() {
-            return Some(hop);
-        }
-        pool.push((hop, std::time::Instant::now()));
-        None
     }
 
     pub fn begin_shutdown(&self) {

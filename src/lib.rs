@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod credentials;
 pub mod envelope;
 pub mod gateway;
 pub mod http;
@@ -23,6 +24,8 @@ pub mod metrics;
 pub mod notice;
 pub mod policy;
 pub mod relay;
+pub mod reply;
 pub mod sevenz;
 pub mod smtp;
 pub mod tls;
+pub mod transfer;

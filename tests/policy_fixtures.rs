@@ -53,7 +53,11 @@ fn decide(registry: &Registry, rcpt: &[String], message: &[u8], date: NaiveDate)
 }
 
 fn codes(decision: &Decision) -> Vec<String> {
-    let mut codes: Vec<String> = decision.reasons.iter().map(|r| r.code.clone()).collect();
+    let mut codes: Vec<String> = decision
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str().to_string())
+        .collect();
     codes.sort();
     codes
 }

@@ -109,18 +109,23 @@ fn a_pipelined_batch_is_answered_in_order_and_dots_are_transparent() {
 }
 
 #[test]
-fn next_hop_down_gives_451_4_4_1_at_mail() {
+fn next_hop_down_gives_451_4_4_1_at_the_first_rcpt() {
     if !require_peers() {
         return;
     }
     let gateway = GatewayConfig::new(free_port()).start();
     let (mut client, _) = Client::ehlo(gateway.port());
+    // MAIL is sealgate's own answer; the next hop is opened at the first accepted recipient.
     client
         .command(&format!("MAIL FROM:<{FROM}>"))
+        .assert(250, "2.1.0");
+    client
+        .command(&format!("RCPT TO:<{TO}>"))
         .assert(451, "4.4.1");
-    // No transaction is open: RCPT and DATA are out of sequence, never accepted.
-    let rcpt = client.command(&format!("RCPT TO:<{TO}>"));
-    assert_eq!(rcpt.code / 100, 5, "{rcpt:?}");
+    client
+        .command("RCPT TO:<second@example.org>")
+        .assert(451, "4.4.1");
+    // No recipient was accepted: DATA is refused, never 354.
     let data = client.command("DATA");
     assert_eq!(data.code / 100, 5, "{data:?}");
 }

@@ -103,7 +103,7 @@ fn swaks_pipelining_is_answered_in_order() {
 }
 
 #[test]
-fn next_hop_down_gives_451_at_mail_and_the_retry_arrives_once_it_is_up() {
+fn next_hop_down_gives_451_at_rcpt_and_the_retry_arrives_once_it_is_up() {
     if !require_peers() {
         return;
     }
@@ -112,8 +112,8 @@ fn next_hop_down_gives_451_at_mail_and_the_retry_arrives_once_it_is_up() {
     let run = send(&gateway, TO, &["--header", "Subject: first try"]);
     assert_eq!(
         run.code(),
-        23,
-        "swaks should fail at MAIL:\n{}",
+        24,
+        "swaks should fail at RCPT (the next hop is opened there):\n{}",
         run.transcript
     );
     assert!(run.has_reply("451 4.4.1"), "{}", run.transcript);

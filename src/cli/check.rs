@@ -1,8 +1,9 @@
 //! `sealgate check --config FILE --rcpt ADDR [--rcpt ADDR ...] [--from ADDR] [--json] MESSAGE.eml`
 //!
-//! The daemon's decision, offline: recipients are classified with the registry exactly as at
-//! RCPT time; mail for ordinary recipients only passes without inspection; otherwise
-//! `policy::evaluate` decides. Exit 0 pass, 1 reject, 2 error.
+//! The daemon's decision, offline: the envelope and the message go through the gateway's own
+//! transfer core (`sealgate::transfer::check`) with a next hop that does not send, so the
+//! classification, the judgement and the refusal's reply are the gateway's by construction.
+//! Exit 0 pass, 1 reject, 2 error.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -12,7 +13,8 @@ use anyhow::Context as _;
 use chrono::NaiveDate;
 use sealgate::config::Config;
 use sealgate::envelope::Address;
-use sealgate::policy::{self, Decision, PolicyRecipient, Registry, Verdict};
+use sealgate::policy::{Decision, PolicyRecipient, Verdict};
+use sealgate::reply::Reply;
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
@@ -36,34 +38,40 @@ pub struct CheckArgs {
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
-    if !args.from.is_empty() {
-        Address::parse(&args.from).with_context(|| format!("--from {:?}", args.from))?;
-    }
-    let registry = Registry::new(&config.protocols, &config.policy);
+    let sender = if args.from.is_empty() {
+        None
+    } else {
+        Some(Address::parse(&args.from).with_context(|| format!("--from {:?}", args.from))?)
+    };
     let recipients = args
         .rcpt
         .iter()
         .map(|raw| {
-            let address = Address::parse(raw.trim_matches(['<', '>']))
-                .with_context(|| format!("--rcpt {raw:?} would be refused at RCPT"))?;
-            Ok(registry.classify(&address.canonical()))
+            Address::parse(raw.trim_matches(['<', '>']))
+                .with_context(|| format!("--rcpt {raw:?} would be refused at RCPT"))
         })
-        .collect::<anyhow::Result<Vec<PolicyRecipient>>>()?;
+        .collect::<anyhow::Result<Vec<Address>>>()?;
     let message = read_message(&args.message, config.limits.max_message_size)?;
-    let today = args
-        .date
-        .unwrap_or_else(|| chrono::Local::now().date_naive());
-    let decision = if policy::needs_inspection(&recipients) {
-        policy::evaluate(&registry, &recipients, &message, today)
-    } else {
-        Decision::pass_uninspected()
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let delivery = runtime.block_on(sealgate::transfer::check(
+        config, sender, recipients, message, args.date,
+    ))?;
+    let decision = match delivery.decision {
+        Some(decision) => decision,
+        None if delivery.reply.is_positive() => Decision::pass_uninspected(),
+        None => anyhow::bail!("the gateway would answer {}", delivery.reply),
     };
+    let refusal = (decision.verdict == Verdict::Reject).then_some(&delivery.reply);
     let mut out = std::io::stdout().lock();
     let printed = if args.json {
-        let json = serde_json::to_string_pretty(&as_json(&decision, &recipients))?;
+        let json =
+            serde_json::to_string_pretty(&as_json(&decision, &delivery.recipients, refusal))?;
         writeln!(out, "{json}")
     } else {
-        print_text(&mut out, &decision, &recipients)
+        print_text(&mut out, &delivery.recipients, refusal)
     };
     // A reader that went away (`| head`) is not an error of the check.
     if let Err(e) = printed {
@@ -95,19 +103,22 @@ fn read_message(path: &PathBuf, max: usize) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn as_json(decision: &Decision, recipients: &[PolicyRecipient]) -> serde_json::Value {
-    let reply = (decision.verdict == Verdict::Reject).then(|| {
-        let (code, enhanced, lines) = policy::reject_reply(decision);
+fn as_json(
+    decision: &Decision,
+    recipients: &[PolicyRecipient],
+    refusal: Option<&Reply>,
+) -> serde_json::Value {
+    let reply = refusal.map(|reply| {
         serde_json::json!({
-            "code": code,
-            "enhanced": format!("{}.{}.{}", enhanced[0], enhanced[1], enhanced[2]),
-            "lines": lines,
+            "code": reply.code,
+            "enhanced": reply.status.map(|s| s.to_string()),
+            "lines": reply.lines,
         })
     });
     serde_json::json!({
         "verdict": decision.verdict,
         "reasons": decision.reasons,
-        "protected": policy::needs_inspection(recipients),
+        "protected": recipients.iter().any(|r| r.protocol.is_some()),
         "recipients": recipients
             .iter()
             .map(|r| serde_json::json!({"address": r.address.to_string(), "protocol": r.protocol}))
@@ -120,8 +131,8 @@ fn as_json(decision: &Decision, recipients: &[PolicyRecipient]) -> serde_json::V
 
 fn print_text(
     out: &mut impl Write,
-    decision: &Decision,
     recipients: &[PolicyRecipient],
+    refusal: Option<&Reply>,
 ) -> std::io::Result<()> {
     for r in recipients {
         match &r.protocol {
@@ -129,21 +140,14 @@ fn print_text(
             None => writeln!(out, "recipient {}: ordinary", r.address)?,
         }
     }
-    match decision.verdict {
-        Verdict::Pass => writeln!(out, "verdict: pass"),
-        Verdict::Reject => {
+    match refusal {
+        None => writeln!(out, "verdict: pass"),
+        Some(reply) => {
             writeln!(out, "verdict: reject")?;
-            let (code, enhanced, lines) = policy::reject_reply(decision);
-            let last = lines.len().saturating_sub(1);
-            for (i, line) in lines.iter().enumerate() {
-                let sep = if i == last { ' ' } else { '-' };
-                writeln!(
-                    out,
-                    "{code}{sep}{}.{}.{} {line}",
-                    enhanced[0], enhanced[1], enhanced[2]
-                )?;
-            }
-            Ok(())
+            // The reply exactly as the gateway writes it on the wire, without the CRLFs.
+            let mut wire = Vec::new();
+            reply.write_to(&mut wire);
+            out.write_all(String::from_utf8_lossy(&wire).replace('\r', "").as_bytes())
         }
     }
 }

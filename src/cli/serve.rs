@@ -12,7 +12,8 @@ use sealgate::config::{Config, LogFormat};
 use sealgate::gateway::{Gateway, Settings};
 use sealgate::metrics::{Metrics, ProtocolGauge, ReloadResult};
 use sealgate::policy::lifecycle;
-use sealgate::relay::NextHopClient;
+use sealgate::relay::SmtpDialer;
+use sealgate::transfer::Core;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
@@ -53,7 +54,9 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     let metrics_listen = config.metrics.listen;
     let settings = Settings::build(config)?;
     let metrics = Arc::new(Metrics::new()?);
-    let gateway = Gateway::new(settings, Arc::new(audit), metrics);
+    let gateway = Gateway::new(settings, metrics);
+    let audit = Arc::new(audit);
+    let core = Core::new(gateway.clone(), audit.clone(), Arc::new(SmtpDialer));
     gateway.health.set_config_loaded(true);
     if let Some(address) = metrics_listen {
         let listener = tokio::net::TcpListener::bind(address)
@@ -71,9 +74,9 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     let listeners = sealgate::smtp::listener::bind(&listen).await?;
     gateway.health.set_listeners_up(true);
     tokio::spawn(watch_signals(gateway.clone(), path));
-    tokio::spawn(housekeeping(gateway.clone()));
+    tokio::spawn(housekeeping(core.clone(), audit));
     info!(version = env!("CARGO_PKG_VERSION"), "sealgate ready");
-    sealgate::smtp::listener::serve(gateway, listeners, grace).await;
+    sealgate::smtp::listener::serve(core, listeners, grace).await;
     info!("sealgate stopped");
     Ok(())
 }
@@ -81,7 +84,8 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
 /// Periodic checks behind `/readyz` and the gauges: can the audit store be written, is the
 /// memory gauge current, and is a next hop that failed back (an instance taken out of a load
 /// balancer's pool gets no mail that would tell it).
-async fn housekeeping(gateway: Arc<Gateway>) {
+async fn housekeeping(core: Arc<Core>, audit: Arc<AuditStore>) {
+    let gateway = &core.gateway;
     let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune: Option<tokio::time::Instant> = None;
@@ -89,18 +93,18 @@ async fn housekeeping(gateway: Arc<Gateway>) {
         tick.tick().await;
         gateway.publish_memory();
         publish_protocols(&gateway);
-        gateway.purge_idle_next_hops();
+        core.purge_idle_next_hops();
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
             last_prune = Some(tokio::time::Instant::now());
-            prune_audit(&gateway).await;
+            prune_audit(gateway, &audit).await;
         }
-        let writable = gateway.audit.check_writable().await;
+        let writable = audit.check_writable().await;
         if let Err(e) = &writable {
             error!(error = %e, "audit store not writable; protected mail is deferred");
         }
         gateway.health.set_audit_store_writable(writable.is_ok());
-        if gateway.health.next_hop_last_attempt_failed() {
-            probe_next_hop(&gateway).await;
+        if gateway.health.next_hop_last_attempt_failed() && core.probe_next_hop().await.is_ok() {
+            info!(next_hop = %gateway.settings().relay.next_hop, "next hop reachable again");
         }
     }
 }
@@ -124,9 +128,9 @@ fn publish_protocols(gateway: &Gateway) {
 
 /// Daily pruning under `audit.retention_days`; the chain stays verifiable (a checkpoint
 /// entry records where it was cut).
-async fn prune_audit(gateway: &Gateway) {
+async fn prune_audit(gateway: &Gateway, audit: &AuditStore) {
     let days = gateway.settings().config.audit.retention_days;
-    match gateway.audit.prune(days).await {
+    match audit.prune(days).await {
         Ok(summary) if summary.pruned > 0 => {
             info!(
                 pruned = summary.pruned,
@@ -136,21 +140,6 @@ async fn prune_audit(gateway: &Gateway) {
         }
         Ok(_) => {}
         Err(e) => error!(error = %e, "audit pruning failed"),
-    }
-}
-
-async fn probe_next_hop(gateway: &Gateway) {
-    let relay = gateway.settings().relay.clone();
-    match NextHopClient::connect(&relay).await {
-        Ok(hop) => {
-            info!(next_hop = %relay.next_hop, "next hop reachable again");
-            gateway.health.next_hop_succeeded();
-            hop.quit(relay.command_timeout).await;
-        }
-        Err(e) => {
-            gateway.metrics.next_hop_error(e.kind());
-            gateway.health.next_hop_failed();
-        }
     }
 }
 

@@ -40,7 +40,7 @@ pub fn needs_inspection(recipients: &[PolicyRecipient]) -> bool {
 /// A reason for refusal: a stable code (for metrics, audit, `--json`) and the bilingual text.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Reason {
-    pub code: String,
+    pub code: ReasonCode,
     pub text: String,
 }
 
@@ -111,6 +111,13 @@ impl ReasonCode {
     }
 }
 
+/// Written as its stable code (`no_archive`), as in metrics, audit and `check --json`.
+impl serde::Serialize for ReasonCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
@@ -150,10 +157,12 @@ pub fn reject_reply(decision: &Decision) -> (u16, [u8; 3], Vec<String>) {
         return (250, [2, 0, 0], vec!["Ok".into()]);
     }
     let mime_only = !decision.reasons.is_empty()
-        && decision
-            .reasons
-            .iter()
-            .all(|r| r.code == "mime_unparseable" || r.code == "mime_too_complex");
+        && decision.reasons.iter().all(|r| {
+            matches!(
+                r.code,
+                ReasonCode::MimeUnparseable | ReasonCode::MimeTooComplex
+            )
+        });
     let enhanced = if mime_only { [5, 6, 0] } else { [5, 7, 1] };
     let codes: Vec<&str> = decision.reasons.iter().map(|r| r.code.as_str()).collect();
     let mut lines = vec![format!(

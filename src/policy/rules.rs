@@ -112,7 +112,7 @@ pub fn evaluate(
         .0
         .iter()
         .map(|(&code, detail)| Reason {
-            code: code.as_str().to_string(),
+            code,
             text: texts::render(
                 code,
                 overrides,

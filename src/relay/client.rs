@@ -1,10 +1,10 @@
 //! The SMTP client towards the next hop.
 //!
-//! One client serves one inbound session: the envelope is forwarded command by command and the
-//! next hop's replies come back to be mirrored. The message itself is only sent once policy and
-//! audit have said yes. Everything the next hop may do wrong (refuse to connect, stall, close,
-//! answer garbage) becomes a [`RelayError`], which the session turns into a 4xx: the sending
-//! server keeps the mail.
+//! One client serves one transfer at a time: the envelope is forwarded command by command and
+//! the next hop's replies come back to be mirrored. The message itself is only sent once policy
+//! and audit have said yes. Everything the next hop may do wrong (refuse to connect, stall,
+//! close, answer garbage) becomes a [`RelayError`], which the transfer core turns into a 4xx:
+//! the sending server keeps the mail.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +16,11 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::client::TlsStream;
 
-use super::NextHop;
-use crate::config::TlsPolicy;
-use crate::metrics::NextHopError as NextHopErrorKind;
-use crate::smtp::reply::{Reply, Status};
+use super::{MailParams, NextHop, RcptParams};
+use crate::config::{NextHopAddress, TlsPolicy};
+use crate::reply::{Reply, Status};
 
-/// What went wrong with the next hop. Each kind is a metric label.
+/// What went wrong with the next hop.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error("cannot connect to next hop {hop}: {source}")]
@@ -40,25 +39,42 @@ pub enum RelayError {
     Refused { stage: &'static str, reply: Reply },
 }
 
+/// The closed set of [`RelayError`] kinds; the edges map it to their metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Connect,
+    Timeout,
+    Tls,
+    Protocol,
+    Closed,
+    Reply4xx,
+    Reply5xx,
+}
+
 impl RelayError {
-    /// The kind, for `sealgate_next_hop_errors_total`.
-    pub fn kind(&self) -> NextHopErrorKind {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            RelayError::Connect { .. } => NextHopErrorKind::Connect,
-            RelayError::Timeout(..) => NextHopErrorKind::Timeout,
-            RelayError::Tls(_) => NextHopErrorKind::Tls,
-            RelayError::Protocol(_) => NextHopErrorKind::Protocol,
-            RelayError::Closed | RelayError::Io(_) => NextHopErrorKind::Closed,
-            RelayError::Refused { reply, .. } if reply.is_transient() => NextHopErrorKind::Reply4xx,
-            RelayError::Refused { .. } => NextHopErrorKind::Reply5xx,
+            RelayError::Connect { .. } => ErrorKind::Connect,
+            RelayError::Timeout(..) => ErrorKind::Timeout,
+            RelayError::Tls(_) => ErrorKind::Tls,
+            RelayError::Protocol(_) => ErrorKind::Protocol,
+            RelayError::Closed | RelayError::Io(_) => ErrorKind::Closed,
+            RelayError::Refused { reply, .. } if reply.is_transient() => ErrorKind::Reply4xx,
+            RelayError::Refused { .. } => ErrorKind::Reply5xx,
         }
+    }
+
+    /// True when the connection broke (as opposed to the next hop answering a refusal): a
+    /// reused connection that fails like this is worth one more try on a new one.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, RelayError::Io(_) | RelayError::Closed)
     }
 }
 
 /// How to reach and talk to the next hop; built once from the configuration.
 #[derive(Clone)]
 pub struct RelaySettings {
-    pub next_hop: NextHop,
+    pub next_hop: NextHopAddress,
     pub tls: TlsPolicy,
     /// Verifying (or, for opportunistic TLS, non-verifying) client configuration.
     pub tls_config: Arc<rustls::ClientConfig>,
@@ -84,6 +100,8 @@ pub struct NextHopClient {
     tls_info: Option<String>,
     tls_version: Option<rustls::ProtocolVersion>,
     in_transaction: bool,
+    command_timeout: Duration,
+    data_timeout: Duration,
 }
 
 const MAX_BUFFERED_REPLY: usize = 64 * 1024;
@@ -109,6 +127,8 @@ impl NextHopClient {
             tls_info: None,
             tls_version: None,
             in_transaction: false,
+            command_timeout: settings.command_timeout,
+            data_timeout: settings.data_timeout,
         };
         let greeting = client
             .read_reply(settings.command_timeout, "greeting")
@@ -129,47 +149,16 @@ impl NextHopClient {
         Ok(client)
     }
 
-    /// Whether a kept plaintext connection still looks usable, without a round trip: nothing
-    /// to read (no EOF, no unsolicited 421). None over TLS, where only a NOOP can tell.
-    pub fn looks_alive(&self) -> Option<bool> {
-        match &self.io {
-            Io::Plain(s) => {
-                let mut byte = [0u8; 1];
-                match s.try_read(&mut byte) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        Some(self.buf.is_empty())
-                    }
-                    _ => Some(false),
-                }
-            }
-            Io::Tls(_) => None,
-            Io::Gone => Some(false),
-        }
-    }
-
-    /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, or None for plaintext.
-    pub fn tls_info(&self) -> Option<&str> {
-        self.tls_info.as_deref()
-    }
-
-    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
-        self.tls_version
-    }
-
-    pub fn supports_8bitmime(&self) -> bool {
+    fn supports_8bitmime(&self) -> bool {
         self.capabilities & EXT_8BIT_MIME != 0
     }
 
-    pub fn supports_smtputf8(&self) -> bool {
+    fn supports_smtputf8(&self) -> bool {
         self.capabilities & EXT_SMTP_UTF8 != 0
     }
 
-    pub fn supports_size(&self) -> bool {
+    fn supports_size(&self) -> bool {
         self.capabilities & EXT_SIZE != 0
-    }
-
-    pub fn in_transaction(&self) -> bool {
-        self.in_transaction
     }
 
     async fn ehlo(&mut self, settings: &RelaySettings) -> Result<(), RelayError> {
@@ -264,7 +253,7 @@ impl NextHopClient {
     }
 
     /// Sends one command line and returns the reply, whatever its code.
-    pub async fn command(
+    async fn command(
         &mut self,
         line: &str,
         wait: Duration,
@@ -272,57 +261,6 @@ impl NextHopClient {
     ) -> Result<Reply, RelayError> {
         self.send(line.as_bytes()).await?;
         self.read_reply(wait, stage).await
-    }
-
-    pub async fn mail_from(&mut self, line: &str, wait: Duration) -> Result<Reply, RelayError> {
-        let reply = self.command(line, wait, "MAIL").await?;
-        self.in_transaction = reply.is_positive();
-        Ok(reply)
-    }
-
-    /// Sends DATA, the trace header and the dot-stuffed message, and returns the final reply.
-    pub async fn send_message(
-        &mut self,
-        trace_header: &[u8],
-        message: &[u8],
-        settings: &RelaySettings,
-    ) -> Result<Reply, RelayError> {
-        let go_ahead = self
-            .command("DATA\r\n", settings.command_timeout, "DATA")
-            .await?;
-        if go_ahead.code != 354 {
-            self.in_transaction = false;
-            return Ok(go_ahead);
-        }
-        let write = async {
-            match &mut self.io {
-                Io::Plain(s) => write_stuffed(s, trace_header, message).await,
-                Io::Tls(s) => write_stuffed(s.as_mut(), trace_header, message).await,
-                Io::Gone => Err(std::io::ErrorKind::NotConnected.into()),
-            }
-        };
-        timeout(settings.data_timeout, write)
-            .await
-            .map_err(|_| RelayError::Timeout(settings.data_timeout, "sending data"))??;
-        self.in_transaction = false;
-        self.read_reply(settings.data_timeout, "end of data").await
-    }
-
-    /// Abandons the transaction at the next hop; a failure only means the connection is done.
-    pub async fn reset(&mut self, wait: Duration) -> Result<(), RelayError> {
-        self.in_transaction = false;
-        let reply = self.command("RSET\r\n", wait, "RSET").await?;
-        match reply.code {
-            250 => Ok(()),
-            _ => Err(RelayError::Refused {
-                stage: "RSET",
-                reply,
-            }),
-        }
-    }
-
-    pub async fn quit(mut self, wait: Duration) {
-        let _ = self.command("QUIT\r\n", wait, "QUIT").await;
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), RelayError> {
@@ -378,6 +316,119 @@ impl NextHopClient {
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
+}
+
+#[async_trait::async_trait]
+impl NextHop for NextHopClient {
+    async fn mail(&mut self, sender: &str, params: MailParams) -> Result<Reply, RelayError> {
+        let mut command = format!("MAIL FROM:<{}>", argument(sender)?);
+        if params.size > 0 && self.supports_size() {
+            command.push_str(&format!(" SIZE={}", params.size));
+        }
+        if params.body_8bit && self.supports_8bitmime() {
+            command.push_str(" BODY=8BITMIME");
+        }
+        if params.smtputf8 && self.supports_smtputf8() {
+            command.push_str(" SMTPUTF8");
+        }
+        command.push_str("\r\n");
+        let reply = self.command(&command, self.command_timeout, "MAIL").await?;
+        self.in_transaction = reply.is_positive();
+        Ok(reply)
+    }
+
+    async fn rcpt(&mut self, address: &str, _params: RcptParams) -> Result<Reply, RelayError> {
+        let command = format!("RCPT TO:<{}>\r\n", argument(address)?);
+        self.command(&command, self.command_timeout, "RCPT").await
+    }
+
+    async fn data(&mut self, trace_header: &[u8], message: &[u8]) -> Result<Reply, RelayError> {
+        let go_ahead = self
+            .command("DATA\r\n", self.command_timeout, "DATA")
+            .await?;
+        if go_ahead.code != 354 {
+            self.in_transaction = false;
+            return Ok(go_ahead);
+        }
+        let wait = self.data_timeout;
+        let write = async {
+            match &mut self.io {
+                Io::Plain(s) => write_stuffed(s, trace_header, message).await,
+                Io::Tls(s) => write_stuffed(s.as_mut(), trace_header, message).await,
+                Io::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+            }
+        };
+        timeout(wait, write)
+            .await
+            .map_err(|_| RelayError::Timeout(wait, "sending data"))??;
+        self.in_transaction = false;
+        self.read_reply(wait, "end of data").await
+    }
+
+    async fn reset(&mut self) -> Result<(), RelayError> {
+        self.in_transaction = false;
+        let reply = self
+            .command("RSET\r\n", self.command_timeout, "RSET")
+            .await?;
+        match reply.code {
+            250 => Ok(()),
+            _ => Err(RelayError::Refused {
+                stage: "RSET",
+                reply,
+            }),
+        }
+    }
+
+    async fn noop(&mut self) -> Result<(), RelayError> {
+        self.command("NOOP\r\n", self.command_timeout, "NOOP")
+            .await
+            .map(|_| ())
+    }
+
+    async fn quit(mut self: Box<Self>) {
+        let wait = self.command_timeout;
+        let _ = self.command("QUIT\r\n", wait, "QUIT").await;
+    }
+
+    /// A kept plaintext connection looks usable when there is nothing to read (no EOF, no
+    /// unsolicited 421). Over TLS only a NOOP can tell.
+    fn looks_alive(&self) -> Option<bool> {
+        match &self.io {
+            Io::Plain(s) => {
+                let mut byte = [0u8; 1];
+                match s.try_read(&mut byte) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        Some(self.buf.is_empty())
+                    }
+                    _ => Some(false),
+                }
+            }
+            Io::Tls(_) => None,
+            Io::Gone => Some(false),
+        }
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    fn tls_info(&self) -> Option<String> {
+        self.tls_info.clone()
+    }
+
+    fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.tls_version
+    }
+}
+
+/// A command argument: an address in SMTP form. A line break in it would start a new command.
+fn argument(text: &str) -> Result<&str, RelayError> {
+    if text.bytes().any(|b| b.is_ascii_control()) {
+        return Err(RelayError::Protocol(
+            "refusing to send a control character in a command".into(),
+        ));
+    }
+    Ok(text)
 }
 
 /// Length of the first complete reply in `buf`: lines up to one whose 4th byte is a space.

@@ -1,4 +1,11 @@
 //! Relay: the next-hop side of the before-queue proxy.
+//!
+//! The only module that writes SMTP towards the next hop. Callers speak typed commands
+//! ([`NextHop::mail`], [`NextHop::rcpt`], [`NextHop::data`], ...) and get the next hop's
+//! [`Reply`] back to mirror; the wire form (`MAIL FROM:<...> SIZE=...`, dot-stuffing, which
+//! ESMTP parameters the next hop may see) stays in here. [`NextHop`] and [`Dialer`] are traits
+//! so the transfer core can run with a next hop that does not send (`sealgate check`) or with a
+//! scripted one (the in-process tests). This module knows nothing of the inbound side.
 
 mod client;
 pub mod dane;
@@ -6,93 +13,68 @@ pub mod dns;
 pub mod mta_sts;
 pub mod mx;
 
-pub use client::{NextHopClient, RelayError, RelaySettings};
+pub use client::{ErrorKind, NextHopClient, RelayError, RelaySettings};
 
-use std::fmt;
+use crate::reply::Reply;
 
-/// Where mail goes next: the smarthost of `relay.next_hop`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NextHop {
-    pub host: String,
-    pub port: u16,
+/// ESMTP parameters of MAIL that the client gave and the next hop may see, when it offers them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailParams {
+    /// `SIZE=`: the client's estimate, 0 when not given.
+    pub size: usize,
+    /// `BODY=8BITMIME`.
+    pub body_8bit: bool,
+    /// `SMTPUTF8`.
+    pub smtputf8: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NextHopError {
-    #[error("must look like \"smtp://host:port\" (got {0:?})")]
-    Shape(String),
-    #[error("port {0:?} is not a number from 1 to 65535")]
-    Port(String),
-}
+/// ESMTP parameters of RCPT passed on to the next hop (none yet: DSN is not offered).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RcptParams;
 
-impl NextHop {
-    pub fn parse(url: &str) -> Result<NextHop, NextHopError> {
-        let shape = || NextHopError::Shape(url.to_string());
-        let rest = url.strip_prefix("smtp://").ok_or_else(shape)?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let (host, port) = match rest.strip_prefix('[') {
-            Some(v6) => {
-                let (host, after) = v6.split_once(']').ok_or_else(shape)?;
-                (host, after.strip_prefix(':').unwrap_or("25"))
-            }
-            None => match rest.rsplit_once(':') {
-                Some((host, port)) => (host, port),
-                None => (rest, "25"),
-            },
-        };
-        if host.is_empty() || host.contains(['/', '@', ' ']) {
-            return Err(shape());
-        }
-        let port = port
-            .parse::<u16>()
-            .ok()
-            .filter(|&p| p > 0)
-            .ok_or_else(|| NextHopError::Port(port.to_string()))?;
-        Ok(NextHop {
-            host: host.to_string(),
-            port,
-        })
+/// One open connection to a next hop, after its greeting and EHLO (and STARTTLS/AUTH).
+/// Every method's `Ok` carries the next hop's reply, whatever its code; `Err` is a failure of
+/// the connection itself (or a reply outside the protocol).
+#[async_trait::async_trait]
+pub trait NextHop: Send + Sync {
+    /// `MAIL FROM:<sender>`; `sender` is the SMTP form, empty for the null sender.
+    async fn mail(&mut self, sender: &str, params: MailParams) -> Result<Reply, RelayError>;
+    /// `RCPT TO:<address>`.
+    async fn rcpt(&mut self, address: &str, params: RcptParams) -> Result<Reply, RelayError>;
+    /// `DATA`, then the trace header and the message (dot-stuffed here), and the final reply.
+    /// A refusal of `DATA` itself comes back as that reply.
+    async fn data(&mut self, trace_header: &[u8], message: &[u8]) -> Result<Reply, RelayError>;
+    /// `RSET`: abandons the transaction. An error means the connection is done.
+    async fn reset(&mut self) -> Result<(), RelayError>;
+    /// `NOOP`: whether a kept connection still answers.
+    async fn noop(&mut self) -> Result<(), RelayError>;
+    /// `QUIT`, then close.
+    async fn quit(self: Box<Self>);
+    /// Whether a kept connection still looks usable without a round trip; None when only a
+    /// [`NextHop::noop`] can tell (TLS).
+    fn looks_alive(&self) -> Option<bool>;
+    /// True between an accepted MAIL and the end of data or RSET.
+    fn in_transaction(&self) -> bool;
+    /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, or None for plaintext.
+    fn tls_info(&self) -> Option<String>;
+    /// The TLS version, for the TLS metrics; None for plaintext.
+    fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        None
     }
 }
 
-impl fmt::Display for NextHop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
+/// Opens next-hop connections.
+#[async_trait::async_trait]
+pub trait Dialer: Send + Sync {
+    async fn open(&self, settings: &RelaySettings) -> Result<Box<dyn NextHop>, RelayError>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The real dialer: TCP to `relay.next_hop`.
+pub struct SmtpDialer;
 
-    #[test]
-    fn next_hop_urls() {
-        assert_eq!(
-            NextHop::parse("smtp://relay.example:587").unwrap(),
-            NextHop {
-                host: "relay.example".into(),
-                port: 587
-            }
-        );
-        assert_eq!(NextHop::parse("smtp://relay.example").unwrap().port, 25);
-        assert_eq!(
-            NextHop::parse("smtp://[::1]:2526").unwrap(),
-            NextHop {
-                host: "::1".into(),
-                port: 2526
-            }
-        );
-        assert_eq!(
-            NextHop::parse("smtp://[::1]:2526").unwrap().to_string(),
-            "[::1]:2526"
-        );
-        assert!(NextHop::parse("relay.example:25").is_err());
-        assert!(NextHop::parse("smtp://relay.example:0").is_err());
-        assert!(NextHop::parse("smtp://relay.example:x").is_err());
-        assert!(NextHop::parse("smtp://:25").is_err());
+#[async_trait::async_trait]
+impl Dialer for SmtpDialer {
+    async fn open(&self, settings: &RelaySettings) -> Result<Box<dyn NextHop>, RelayError> {
+        Ok(Box::new(NextHopClient::connect(settings).await?))
     }
 }

@@ -6,15 +6,22 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::server::TlsStream;
 
-use super::reply::Reply;
+use crate::reply::Reply;
 
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+/// Any byte stream a client can be on: a TCP socket in the daemon, an in-memory pipe
+/// (`tokio::io::duplex`) in the tests.
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientStream for T {}
+
+type Boxed = Box<dyn ClientStream>;
+
+enum Stream {
+    Plain(Boxed),
+    /// STARTTLS wraps whatever stream the session is on.
+    Tls(Box<TlsStream<Boxed>>),
     /// Only while the plain stream is handed to the TLS handshake.
     Gone,
 }
@@ -51,9 +58,9 @@ const DATA_CHUNK: usize = 64 * 1024;
 const COMMAND_CHUNK: usize = 4 * 1024;
 
 impl Connection {
-    pub fn new(stream: TcpStream, already_read: Vec<u8>) -> Connection {
+    pub fn new(stream: impl ClientStream + 'static, already_read: Vec<u8>) -> Connection {
         Connection {
-            stream: Stream::Plain(stream),
+            stream: Stream::Plain(Box::new(stream)),
             input: already_read,
             output: Vec::with_capacity(512),
             skipping_long_line: false,
@@ -93,18 +100,28 @@ impl Connection {
         self.flush().await
     }
 
-    /// True when the client has already sent something, looking at the socket without
+    /// True when the client has already sent something, looking at the stream without
     /// waiting. Before the greeting that is a client that does not follow the protocol
     /// (Postfix's pre-greet test): an MTA waits for the 220.
-    pub fn talked_first(&mut self) -> bool {
+    pub async fn talked_first(&mut self) -> bool {
         if !self.input.is_empty() {
             return true;
         }
+        let Stream::Plain(stream) = &mut self.stream else {
+            return false;
+        };
         let mut probe = [0u8; 1];
-        match &self.stream {
-            Stream::Plain(s) => s.try_read(&mut probe).is_ok_and(|n| n > 0),
-            _ => false,
-        }
+        // One poll: ready with bytes means the client spoke; pending means it is waiting.
+        std::future::poll_fn(|cx| {
+            let mut buf = tokio::io::ReadBuf::new(&mut probe);
+            std::task::Poll::Ready(
+                match std::pin::Pin::new(&mut **stream).poll_read(cx, &mut buf) {
+                    std::task::Poll::Ready(Ok(())) => !buf.filled().is_empty(),
+                    _ => false,
+                },
+            )
+        })
+        .await
     }
 
     fn has_complete_line(&self) -> bool {

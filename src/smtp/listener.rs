@@ -11,11 +11,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::connection::Connection;
+use super::connection::{ClientStream, Connection};
 use super::proxy;
-use super::reply::replies;
 use super::session::Session;
 use crate::gateway::Gateway;
+use crate::metrics::SessionResult;
+use crate::reply::replies;
+use crate::transfer::Core;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {address}: {source}")]
@@ -53,7 +55,8 @@ fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts until shutdown, then drains sessions for at most `grace`.
-pub async fn serve(gateway: Arc<Gateway>, listeners: Vec<TcpListener>, grace: Duration) {
+pub async fn serve(core: Arc<Core>, listeners: Vec<TcpListener>, grace: Duration) {
+    let gateway = core.gateway.clone();
     let mut sessions = JoinSet::new();
     let mut shutdown = gateway.shutdown_signal();
     let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(256);
@@ -68,7 +71,7 @@ pub async fn serve(gateway: Arc<Gateway>, listeners: Vec<TcpListener>, grace: Du
             _ = crate::gateway::shutting_down(&mut shutdown) => break,
             accepted = accepted_rx.recv() => match accepted {
                 Some((stream, peer)) => {
-                    sessions.spawn(run_session(gateway.clone(), stream, peer));
+                    sessions.spawn(run_session(core.clone(), stream, peer));
                 }
                 None => break,
             },
@@ -113,7 +116,8 @@ async fn accept_loop(
     }
 }
 
-async fn run_session(gateway: Arc<Gateway>, mut stream: TcpStream, peer: SocketAddr) {
+async fn run_session(core: Arc<Core>, mut stream: TcpStream, peer: SocketAddr) {
+    let gateway = &core.gateway;
     let _ = stream.set_nodelay(true);
     let trusted_proxy = gateway
         .settings()
@@ -133,26 +137,35 @@ async fn run_session(gateway: Arc<Gateway>, mut stream: TcpStream, peer: SocketA
     } else {
         (peer, Vec::new())
     };
-    let Some(_slot) = gateway.admit(client.ip()) else {
-        refuse(&gateway, stream, client).await;
-        return;
-    };
-    debug!(%client, %peer, "session start");
-    let active = gateway.metrics.track_session();
-    let connection = Connection::new(stream, early);
-    let end = Session::new(gateway.clone(), connection, client)
-        .run()
-        .await;
-    debug!(%client, end = end.as_str(), "session end");
-    active.end(end);
+    serve_connection(core, stream, client, early).await;
 }
 
-async fn refuse(gateway: &Gateway, stream: TcpStream, client: SocketAddr) {
+/// One client connection, whatever stream it is on: admitted within the session limits (else
+/// `421 4.7.0`), then served by a session. The in-process tests call this over a duplex pipe.
+pub async fn serve_connection(
+    core: Arc<Core>,
+    stream: impl ClientStream + 'static,
+    client: SocketAddr,
+    early: Vec<u8>,
+) -> SessionResult {
+    let gateway = &core.gateway;
+    let Some(_slot) = gateway.admit(client.ip()) else {
+        refuse(gateway, stream, client).await;
+        return SessionResult::RefusedLimit;
+    };
+    debug!(%client, "session start");
+    let active = gateway.metrics.track_session();
+    let connection = Connection::new(stream, early);
+    let end = Session::new(core.clone(), connection, client).run().await;
+    debug!(%client, end = end.as_str(), "session end");
+    active.end(end);
+    end
+}
+
+async fn refuse(gateway: &Gateway, stream: impl ClientStream + 'static, client: SocketAddr) {
     let host = gateway.settings().config.smtp.hostname.clone();
     gateway.metrics.session_started();
-    gateway
-        .metrics
-        .session_ended(crate::metrics::SessionResult::RefusedLimit);
+    gateway.metrics.session_ended(SessionResult::RefusedLimit);
     warn!(%client, "session limit reached; refused with 421");
     let mut connection = Connection::new(stream, Vec::new());
     connection.queue(&replies::too_many_sessions(&host));

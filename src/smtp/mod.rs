@@ -1,4 +1,5 @@
-//! The inbound ESMTP side: listener, session state machine, DATA reader, replies, TLS, AUTH.
+//! The inbound ESMTP side: listener, session state machine, DATA reader, TLS, AUTH. It speaks
+//! SMTP to the client only; what happens to a transaction is the transfer core's business.
 
 pub mod anvil;
 pub mod auth;
@@ -6,7 +7,4 @@ pub mod connection;
 pub mod data;
 pub mod listener;
 pub mod proxy;
-pub mod reply;
 pub mod session;
-
-pub use reply::{Reply, Status};

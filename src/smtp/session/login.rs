@@ -6,8 +6,8 @@ use tracing::{info, warn};
 
 use super::{Flow, Session};
 use crate::metrics::{Direction, SessionResult};
+use crate::reply::{replies, Reply, Status};
 use crate::smtp::connection::Line;
-use crate::smtp::reply::{replies, Reply, Status};
 
 impl Session {
     pub(super) async fn start_tls(&mut self) -> Flow {
@@ -24,18 +24,19 @@ impl Session {
         let wait = Duration::from_secs(self.settings.config.timeouts.command_seconds);
         match self.conn.start_tls(&acceptor, wait).await {
             Ok((info, version)) => {
-                self.gateway
+                self.core
+                    .gateway
                     .metrics
                     .tls_session(Direction::Inbound, version);
-                self.tls_info = Some(info);
+                self.client.tls = Some(info);
                 // RFC 3207: the session starts over, without the old HELO.
-                self.helo = None;
-                self.esmtp = false;
-                self.tx = None;
+                self.client.helo = None;
+                self.client.esmtp = false;
+                self.transfer.reset().await;
                 Flow::Continue
             }
             Err(e) => {
-                warn!(client = %self.client, error = %e, "TLS handshake failed");
+                warn!(client = %self.client.address, error = %e, "TLS handshake failed");
                 Flow::Close(SessionResult::Error)
             }
         }
@@ -50,7 +51,7 @@ impl Session {
         if !self.conn.is_tls() {
             return self.error(replies::auth_needs_tls());
         }
-        if self.auth_user.is_some() || self.tx.is_some() {
+        if self.client.auth_user.is_some() || self.transfer.in_transaction() {
             return self.error(replies::bad_sequence(
                 "Error: already authenticated or in a transaction",
             ));
@@ -73,16 +74,16 @@ impl Session {
         let name = user.clone();
         let dummy = self.settings.auth_dummy_hash.clone();
         let verified = tokio::task::spawn_blocking(move || {
-            crate::smtp::auth::verify(&users, &dummy, &name, &password)
+            crate::credentials::verify(&users, &dummy, &name, &password)
         })
         .await
         .unwrap_or(false);
         if verified {
-            info!(client = %self.client, user = %user, "authenticated");
-            self.auth_user = Some(user);
+            info!(client = %self.client.address, user = %user, "authenticated");
+            self.client.auth_user = Some(user);
             self.reply(replies::auth_ok())
         } else {
-            warn!(client = %self.client, user = %user, "authentication failed");
+            warn!(client = %self.client.address, user = %user, "authentication failed");
             self.error(replies::auth_failed())
         }
     }

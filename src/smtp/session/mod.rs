@@ -1,15 +1,16 @@
 //! One inbound SMTP session: the ESMTP state machine of a before-queue proxy.
 //!
-//! The envelope is forwarded to the next hop as it arrives and the next hop's replies are
-//! mirrored, so the client learns of a refused recipient at RCPT time. The message is held in
-//! memory (within the budget) until its end, judged, recorded, and only then sent on; the client
-//! hears 250 only after the next hop said 250. Every failure on the way is a 4xx.
+//! The session speaks SMTP to the client and makes sealgate's own checks (sequence, syntax,
+//! routing tricks, who may relay, limits); each step that passes goes to the transfer core
+//! ([`crate::transfer::Transfer`]), whose reply the client gets. The core forwards recipients
+//! to the next hop as they arrive, so the client learns of a refused recipient at RCPT time, and
+//! answers the end of data with 250 only after the next hop said 250. Every failure on the way
+//! is a 4xx.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use smtp_proto::{Request, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8};
 use tracing::warn;
 
@@ -17,48 +18,11 @@ mod delivery;
 mod login;
 
 use super::connection::{Connection, ConnectionError, Line};
-use super::reply::{replies, Reply, Status};
-use crate::envelope::{has_source_route, Address, CanonicalAddress};
-use crate::gateway::{Gateway, Settings};
-use crate::metrics::{Direction, MessageClass, Outcome, SessionResult};
-use crate::relay::{NextHopClient, RelayError};
-
-struct Recipient {
-    address: Address,
-    canonical: CanonicalAddress,
-    protocol: Option<String>,
-}
-
-struct Transaction {
-    id: String,
-    received_at: DateTime<Utc>,
-    started: Instant,
-    sender: Option<Address>,
-    /// The client's `SIZE=` estimate, 0 when not given.
-    declared_size: usize,
-    recipients: Vec<Recipient>,
-}
-
-impl Transaction {
-    fn is_protected(&self) -> bool {
-        self.recipients.iter().any(|r| r.protocol.is_some())
-    }
-
-    fn class(&self) -> MessageClass {
-        if self.is_protected() {
-            MessageClass::Protected
-        } else {
-            MessageClass::Ordinary
-        }
-    }
-
-    fn sender_text(&self) -> String {
-        self.sender
-            .as_ref()
-            .map(Address::to_smtp)
-            .unwrap_or_default()
-    }
-}
+use crate::envelope::{has_source_route, Address};
+use crate::gateway::Settings;
+use crate::metrics::SessionResult;
+use crate::reply::{replies, Reply, Status};
+use crate::transfer::{Client, Core, MailParams, RcptParams, Transfer};
 
 /// What the session does after a command.
 enum Flow {
@@ -67,34 +31,24 @@ enum Flow {
 }
 
 pub struct Session {
-    gateway: Arc<Gateway>,
+    core: Arc<Core>,
     settings: Arc<Settings>,
     conn: Connection,
-    client: SocketAddr,
-    helo: Option<String>,
-    esmtp: bool,
-    tls_info: Option<String>,
-    auth_user: Option<String>,
+    client: Client,
     errors: u32,
-    tx: Option<Transaction>,
-    next_hop: Option<NextHopClient>,
+    transfer: Transfer,
 }
 
 impl Session {
-    pub fn new(gateway: Arc<Gateway>, conn: Connection, client: SocketAddr) -> Session {
-        let settings = gateway.settings();
+    pub fn new(core: Arc<Core>, conn: Connection, client: SocketAddr) -> Session {
+        let settings = core.gateway.settings();
         Session {
-            gateway,
+            transfer: Transfer::new(core.clone()),
+            core,
             settings,
             conn,
-            client,
-            helo: None,
-            esmtp: false,
-            tls_info: None,
-            auth_user: None,
+            client: Client::new(client),
             errors: 0,
-            tx: None,
-            next_hop: None,
         }
     }
 
@@ -104,18 +58,7 @@ impl Session {
 
     pub async fn run(mut self) -> SessionResult {
         let end = self.serve().await;
-        if let Some(hop) = self.next_hop.take() {
-            // Only a connection made under the current settings may serve another session.
-            let current = Arc::ptr_eq(&self.settings, &self.gateway.settings());
-            let unkept = if current {
-                self.gateway.keep_next_hop(hop)
-            } else {
-                Some(hop)
-            };
-            if let Some(hop) = unkept {
-                hop.quit(Duration::from_secs(5)).await;
-            }
-        }
+        self.transfer.close().await;
         self.conn.shutdown().await;
         end
     }
@@ -123,13 +66,13 @@ impl Session {
     async fn serve(&mut self) -> SessionResult {
         let host = self.hostname().to_string();
         // A client that talks before the greeting is not an MTA (Postfix: pre-greet test).
-        if self.conn.talked_first() {
-            warn!(client = %self.client, "client sent data before the greeting; dropped");
+        if self.conn.talked_first().await {
+            warn!(client = %self.client.address, "client sent data before the greeting; dropped");
             return SessionResult::Dropped;
         }
         self.conn
             .queue(&Reply::plain(220, vec![format!("{host} ESMTP sealgate")]));
-        let mut shutdown = self.gateway.shutdown_signal();
+        let mut shutdown = self.core.gateway.shutdown_signal();
         loop {
             if self.conn.flush_if_idle().await.is_err() {
                 return SessionResult::Dropped;
@@ -141,7 +84,7 @@ impl Session {
                 _ = crate::gateway::shutting_down(&mut shutdown) => None,
             };
             let Some(line) = line else {
-                self.abandon_transaction().await;
+                self.transfer.reset().await;
                 self.reply_and_close(replies::shutting_down(&host)).await;
                 return SessionResult::Shutdown;
             };
@@ -156,7 +99,7 @@ impl Session {
                 Err(ConnectionError::Io(_)) => Flow::Close(SessionResult::Dropped),
             };
             if let Flow::Close(end) = flow {
-                self.abandon_transaction().await;
+                self.transfer.reset().await;
                 let _ = self.conn.flush().await;
                 return end;
             }
@@ -175,7 +118,7 @@ impl Session {
         if self.errors >= self.settings.config.limits.max_errors {
             let host = self.hostname().to_string();
             self.conn.queue(&replies::too_many_errors(&host));
-            warn!(client = %self.client, errors = self.errors, "too many errors; session closed");
+            warn!(client = %self.client.address, errors = self.errors, "too many errors; session closed");
             return Flow::Close(SessionResult::Error);
         }
         Flow::Continue
@@ -188,13 +131,13 @@ impl Session {
 
     /// A refusal that is also a client error, counted under `reason`.
     fn refuse(&mut self, reason: &str, reply: Reply) -> Flow {
-        self.gateway.metrics.rejection(reason);
+        self.core.gateway.metrics.rejection(reason);
         self.error(reply)
     }
 
     async fn command(&mut self, line: &[u8]) -> Flow {
         if super::proxy::looks_like_header(line) {
-            warn!(client = %self.client, "PROXY header from a peer not in smtp.proxy_protocol_from; connection closed");
+            warn!(client = %self.client.address, "PROXY header from a peer not in smtp.proxy_protocol_from; connection closed");
             return Flow::Close(SessionResult::Error);
         }
         // smtp-proto drops source routes silently; they must be refused, not ignored.
@@ -229,7 +172,7 @@ impl Session {
             Request::Rcpt { to } => self.rcpt(to).await,
             Request::Data => self.data().await,
             Request::Rset => {
-                self.abandon_transaction().await;
+                self.transfer.reset().await;
                 self.reply(replies::ok("Ok"))
             }
             Request::Noop { .. } => self.reply(replies::ok("Ok")),
@@ -265,9 +208,9 @@ impl Session {
         if host.is_empty() {
             return self.error(replies::syntax("Syntax: EHLO hostname"));
         }
-        self.abandon_transaction().await;
-        self.helo = Some(sanitize_helo(&host));
-        self.esmtp = esmtp;
+        self.transfer.reset().await;
+        self.client.helo = Some(sanitize_helo(&host));
+        self.client.esmtp = esmtp;
         let name = self.hostname().to_string();
         if !esmtp {
             return self.reply(Reply::plain(250, vec![name]));
@@ -285,7 +228,7 @@ impl Session {
         }
         if self.conn.is_tls()
             && !self.settings.config.access.users.is_empty()
-            && self.auth_user.is_none()
+            && self.client.auth_user.is_none()
         {
             lines.push("AUTH PLAIN LOGIN".into());
         }
@@ -294,26 +237,29 @@ impl Session {
     }
 
     fn authorized(&self) -> bool {
-        self.auth_user.is_some()
+        self.client.auth_user.is_some()
             || self
                 .settings
                 .config
                 .access
                 .client_networks
                 .iter()
-                .any(|net| net.contains(&self.client.ip()))
+                .any(|net| net.contains(&self.client.address.ip()))
     }
 
     async fn mail(&mut self, from: smtp_proto::MailFrom<String>) -> Flow {
-        if self.helo.is_none() {
+        if self.client.helo.is_none() {
             return self.error(replies::bad_sequence("Error: send HELO/EHLO first"));
         }
         if self.settings.config.smtp.require_tls && !self.conn.is_tls() {
             return self.error(replies::need_tls());
         }
-        if self.tx.is_some() {
+        if self.transfer.in_transaction() {
             return self.error(replies::bad_sequence("Error: nested MAIL command"));
         }
+        // Each transaction runs under the settings in force at its MAIL, so a reload reaches
+        // every connection at its next transaction.
+        self.settings = self.core.gateway.settings();
         let sender = if from.address.is_empty() {
             None
         } else {
@@ -323,192 +269,40 @@ impl Session {
             }
         };
         if from.size > self.settings.config.limits.max_message_size {
-            self.gateway.metrics.rejection("message_too_big");
+            self.core.gateway.metrics.rejection("message_too_big");
             return self.reply(replies::too_big());
         }
-        let tx = Transaction {
-            id: transaction_id(),
-            received_at: Utc::now(),
-            started: Instant::now(),
-            sender,
-            declared_size: from.size,
-            recipients: Vec::new(),
+        let params = MailParams {
+            size: from.size,
+            body_8bit: from.flags & MAIL_BODY_8BITMIME != 0,
+            smtputf8: from.flags & MAIL_SMTPUTF8 != 0,
         };
-        // Unauthorized clients get their refusal at RCPT, without costing a next-hop connection.
-        if !self.authorized() {
-            self.tx = Some(tx);
-            return self.reply(Reply::new(250, Status(2, 1, 0), "Ok"));
-        }
-        let reply = match self.forward_mail(&tx, &from).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                warn!(id = %tx.id, client = %self.client, error = %e, "next hop unavailable at MAIL");
-                self.next_hop_failed(&e);
-                replies::next_hop_unavailable()
-            }
-        };
-        if reply.is_positive() {
-            self.tx = Some(tx);
-        }
+        // The next hop hears of the transaction at the first accepted recipient.
+        let reply = self
+            .transfer
+            .mail(self.settings.clone(), sender, params)
+            .await;
         self.reply(reply)
     }
 
-    /// Opens (or reuses) the next-hop connection and forwards MAIL FROM.
-    async fn forward_mail(
-        &mut self,
-        tx: &Transaction,
-        from: &smtp_proto::MailFrom<String>,
-    ) -> Result<Reply, RelayError> {
-        let settings = self.settings.clone();
-        let relay = &settings.relay;
-        if let Some(mut hop) = self.next_hop.take() {
-            // A kept connection may have been closed by the next hop meanwhile: look without a
-            // round trip where the socket can tell, else probe with NOOP.
-            let alive = match hop.looks_alive() {
-                Some(alive) => alive,
-                None => hop
-                    .command("NOOP\r\n", relay.command_timeout, "NOOP")
-                    .await
-                    .is_ok(),
-            };
-            if alive {
-                self.next_hop = Some(hop);
-            }
-        }
-        if self.next_hop.is_none() {
-            self.next_hop = self.gateway.take_next_hop();
-        }
-        if self.next_hop.is_some() {
-            // A reused connection can still have died unseen: then try once on a new one.
-            match self.send_mail_from(tx, from).await {
-                Err(RelayError::Io(_) | RelayError::Closed) => {}
-                result => return result,
-            }
-        }
-        let hop = NextHopClient::connect(relay).await?;
-        if let Some(version) = hop.tls_version() {
-            self.gateway
-                .metrics
-                .tls_session(Direction::Outbound, Some(version));
-        }
-        self.next_hop = Some(hop);
-        self.send_mail_from(tx, from).await
-    }
-
-    /// Sends MAIL FROM on the current next-hop connection; drops the connection on failure.
-    async fn send_mail_from(
-        &mut self,
-        tx: &Transaction,
-        from: &smtp_proto::MailFrom<String>,
-    ) -> Result<Reply, RelayError> {
-        let wait = self.settings.relay.command_timeout;
-        let Some(hop) = self.next_hop.as_mut() else {
-            return Err(RelayError::Closed);
-        };
-        let mut command = format!("MAIL FROM:<{}>", tx.sender_text());
-        if from.size > 0 && hop.supports_size() {
-            command.push_str(&format!(" SIZE={}", from.size));
-        }
-        if from.flags & MAIL_BODY_8BITMIME != 0 && hop.supports_8bitmime() {
-            command.push_str(" BODY=8BITMIME");
-        }
-        if from.flags & MAIL_SMTPUTF8 != 0 && hop.supports_smtputf8() {
-            command.push_str(" SMTPUTF8");
-        }
-        command.push_str("\r\n");
-        let result = hop.mail_from(&command, wait).await;
-        if result.is_err() {
-            self.next_hop = None;
-        }
-        result
-    }
-
     async fn rcpt(&mut self, to: smtp_proto::RcptTo<String>) -> Flow {
-        let Some(recipient_count) = self.tx.as_ref().map(|tx| tx.recipients.len()) else {
+        if !self.transfer.in_transaction() {
             return self.error(replies::bad_sequence("Error: need MAIL command"));
-        };
+        }
         let address = match Address::parse(&to.address) {
             Ok(address) => address,
             Err(e) => return self.refuse("bad_address", replies::bad_address(&e.to_string())),
         };
         if !self.authorized() {
-            warn!(client = %self.client, rcpt = %address, "relay access denied");
+            warn!(client = %self.client.address, rcpt = %address, "relay access denied");
             return self.refuse("relay_denied", replies::relay_denied());
         }
-        if recipient_count >= self.settings.config.limits.max_recipients {
-            self.gateway.metrics.rejection("too_many_recipients");
+        if self.transfer.recipient_count() >= self.settings.config.limits.max_recipients {
+            self.core.gateway.metrics.rejection("too_many_recipients");
             return self.reply(replies::too_many_recipients());
         }
-        let canonical = address.canonical();
-        let protocol = self
-            .settings
-            .registry
-            .protocol_for(&canonical)
-            .map(|p| p.id.clone());
-        let relay = &self.settings.relay;
-        let reply = match self.next_hop.as_mut() {
-            Some(hop) => {
-                hop.command(
-                    &format!("RCPT TO:<{}>\r\n", address.to_smtp()),
-                    relay.command_timeout,
-                    "RCPT",
-                )
-                .await
-            }
-            None => Err(RelayError::Closed),
-        };
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(e) => {
-                warn!(client = %self.client, error = %e, "next hop lost at RCPT");
-                self.next_hop_failed(&e);
-                self.next_hop = None;
-                self.tx = None;
-                return self.reply(replies::next_hop_lost());
-            }
-        };
-        if reply.is_positive() {
-            if let Some(tx) = self.tx.as_mut() {
-                tx.recipients.push(Recipient {
-                    address,
-                    canonical,
-                    protocol,
-                });
-            }
-        }
+        let reply = self.transfer.rcpt(address, RcptParams).await;
         self.reply(reply)
-    }
-
-    async fn reset_next_hop(&mut self) {
-        let wait = self.settings.relay.command_timeout;
-        if let Some(hop) = self.next_hop.as_mut() {
-            if hop.reset(wait).await.is_err() {
-                self.next_hop = None;
-            }
-        }
-    }
-
-    async fn abandon_transaction(&mut self) {
-        if self.tx.take().is_some() {
-            self.reset_next_hop().await;
-        }
-    }
-}
-
-/// Why a received message is refused before it is judged.
-enum Refusal {
-    TooBig,
-    BareNewline,
-    MemoryFull,
-}
-
-fn outcome_of(reply: &Reply) -> Outcome {
-    if reply.is_positive() {
-        Outcome::Relayed
-    } else if reply.is_transient() {
-        Outcome::Deferred
-    } else {
-        Outcome::Rejected
     }
 }
 
@@ -530,18 +324,4 @@ fn sanitize_helo(host: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(*c))
         .take(255)
         .collect()
-}
-
-/// Unique across restarts and instances: time, process and a counter.
-fn transaction_id() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let micros = Utc::now().timestamp_micros() as u64;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{:013X}{:04X}{:04X}",
-        micros,
-        std::process::id() & 0xFFFF,
-        n & 0xFFFF
-    )
 }

@@ -1,4 +1,9 @@
 //! SMTP replies: a code, an RFC 3463 enhanced status code on every line, and text lines.
+//!
+//! Neutral ground: the inbound side (`smtp`) writes replies to the client, the outbound side
+//! (`relay`) parses the next hop's replies into the same type, and the transfer core passes
+//! them from one to the other unchanged (mirroring). Neither side owns this module, so neither
+//! imports the other.
 
 use std::fmt;
 

@@ -1,0 +1,328 @@
+//! The end of a transaction: a received message is judged when a recipient is protected, the
+//! decision written to the ledger ahead, the message relayed, the outcome recorded, and the
+//! transaction summarised in one log line and the counters. Each step can only turn a would-be
+//! 250 into a 4xx or 5xx.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use tracing::{info, warn};
+
+use super::{Client, Transaction, Transfer};
+use crate::audit::{AuditRecipient, TransferOutcome, TransferRecord};
+use crate::metrics::{NextHopError, Outcome};
+use crate::policy::{self, Decision, PolicyRecipient, Verdict};
+use crate::relay::RelayError;
+use crate::reply::{replies, Reply, Status};
+
+/// Why the SMTP side refused a message before it could be judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    /// Larger than `limits.max_message_size`.
+    TooBig,
+    /// A bare CR or LF in the data (SMTP smuggling).
+    BareNewline,
+    /// The memory budget was spent while it arrived.
+    MemoryFull,
+}
+
+/// A message as the SMTP side received it: dot-unstuffed bytes, its size on the wire, and
+/// what was wrong with it, if anything (then the bytes are not used).
+pub struct Message {
+    pub bytes: Vec<u8>,
+    pub size: usize,
+    pub flaw: Option<Flaw>,
+}
+
+/// The end of a transaction: the client's answer, and for protected mail what policy decided.
+pub struct Delivery {
+    pub reply: Reply,
+    pub decision: Option<Decision>,
+    /// The recipients as policy saw them (address, protecting protocol).
+    pub recipients: Vec<PolicyRecipient>,
+}
+
+impl Transfer {
+    /// Ends the current transaction with `message` and returns the client's answer.
+    pub async fn deliver(&mut self, client: &Client, message: Message) -> Delivery {
+        let Some(tx) = self.tx.take() else {
+            return Delivery {
+                reply: replies::bad_sequence("Error: need MAIL command"),
+                decision: None,
+                recipients: Vec::new(),
+            };
+        };
+        let metrics = &self.core.gateway.metrics;
+        let (reply, decision) = match message.flaw {
+            Some(Flaw::TooBig) => {
+                metrics.rejection("message_too_big");
+                (replies::too_big(), None)
+            }
+            Some(Flaw::BareNewline) => {
+                metrics.rejection("bare_newline");
+                (replies::bare_newline(), None)
+            }
+            Some(Flaw::MemoryFull) => (replies::memory_full(), None),
+            None => self.judge_and_relay(client, &tx, message.bytes).await,
+        };
+        if !reply.is_positive() {
+            self.reset_next_hop().await;
+        }
+        self.log_transaction(client, &tx, &reply, message.size);
+        Delivery {
+            reply,
+            decision,
+            recipients: tx.policy_recipients(),
+        }
+    }
+
+    async fn judge_and_relay(
+        &mut self,
+        client: &Client,
+        tx: &Transaction,
+        message: Vec<u8>,
+    ) -> (Reply, Option<Decision>) {
+        if !tx.is_protected() {
+            return (self.relay(client, tx, &message).await.0, None);
+        }
+        let (message, decision) = match self.judge(tx, message).await {
+            Ok(judged) => judged,
+            Err(reply) => return (reply, None),
+        };
+        let record = self.audit_record(client, tx, &decision, message.len());
+        let started = Instant::now();
+        let written = self.core.ledger.record_decision(&record).await;
+        let metrics = &self.core.gateway.metrics;
+        metrics.observe_audit_write(started.elapsed());
+        if let Err(e) = written {
+            metrics.audit_error();
+            warn!(id = %tx.id, error = %e, "audit store unwritable; deferring");
+            return (replies::audit_unavailable(), Some(decision));
+        }
+        if decision.verdict == Verdict::Reject {
+            for reason in &decision.reasons {
+                metrics.rejection(reason.code.as_str());
+            }
+            let reply = refusal(&decision);
+            self.audit_outcome(tx, &reply, Outcome::Rejected, None)
+                .await;
+            return (reply, Some(decision));
+        }
+        let (reply, tls_out) = self.relay(client, tx, &message).await;
+        self.audit_outcome(tx, &reply, outcome_of(&reply), tls_out)
+            .await;
+        (reply, Some(decision))
+    }
+
+    /// Sends the message on; returns the client's answer and the outbound TLS in use.
+    async fn relay(
+        &mut self,
+        client: &Client,
+        tx: &Transaction,
+        message: &[u8],
+    ) -> (Reply, Option<String>) {
+        let trace = trace_header(client, tx);
+        let started = Instant::now();
+        let sent = match self.hop.as_mut() {
+            Some((hop, _)) => hop.data(trace.as_bytes(), message).await,
+            None => Err(RelayError::Closed),
+        };
+        self.core
+            .gateway
+            .metrics
+            .observe_next_hop(started.elapsed());
+        let tls_out = self.hop.as_ref().and_then(|(hop, _)| hop.tls_info());
+        let reply = match sent {
+            Ok(reply) => {
+                self.next_hop_answered(&reply);
+                reply
+            }
+            Err(e) => {
+                warn!(id = %tx.id, error = %e, "next hop failed during data");
+                self.core.next_hop_failed(&e);
+                self.hop = None;
+                replies::next_hop_lost()
+            }
+        };
+        (reply, tls_out)
+    }
+
+    /// Runs the policy off the async runtime, within an inspection permit. Err carries the
+    /// reply when judging failed.
+    async fn judge(
+        &self,
+        tx: &Transaction,
+        message: Vec<u8>,
+    ) -> Result<(Vec<u8>, Decision), Reply> {
+        let settings = tx.settings.clone();
+        let recipients = tx.policy_recipients();
+        // Protocols are in force by local calendar days.
+        let today = self
+            .core
+            .judge_on
+            .unwrap_or_else(|| chrono::Local::now().date_naive());
+        let gateway = &self.core.gateway;
+        let started = Instant::now();
+        let permit = gateway.inspection_permit().await;
+        let job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let decision = policy::evaluate(&settings.registry, &recipients, &message, today);
+            (message, decision)
+        });
+        let judged = job.await;
+        gateway.metrics.observe_inspection(started.elapsed());
+        judged.map_err(|e| {
+            warn!(id = %tx.id, error = %e, "inspection failed; deferring");
+            replies::local_error()
+        })
+    }
+
+    fn audit_record(
+        &self,
+        client: &Client,
+        tx: &Transaction,
+        decision: &Decision,
+        size: usize,
+    ) -> TransferRecord {
+        TransferRecord {
+            id: tx.id.clone(),
+            instance: tx.settings.config.instance_name().to_string(),
+            received_at: tx.received_at,
+            decided_at: Utc::now(),
+            client_address: client.address.ip().to_string(),
+            helo: client.helo.clone().unwrap_or_default(),
+            auth_user: client.auth_user.clone(),
+            tls_in: client.tls.clone(),
+            sender: tx.sender_text(),
+            recipients: tx
+                .recipients
+                .iter()
+                .map(|r| AuditRecipient {
+                    address: r.address.to_smtp(),
+                    protocol: r.protocol.clone(),
+                })
+                .collect(),
+            message_id: decision.message_id.clone(),
+            size: size as u64,
+            archives: decision.archives.clone(),
+            verdict: match decision.verdict {
+                Verdict::Pass => "pass".into(),
+                Verdict::Reject => "reject".into(),
+            },
+            reasons: decision
+                .reasons
+                .iter()
+                .map(|r| r.code.as_str().to_string())
+                .collect(),
+            next_hop: tx.settings.relay.next_hop.to_string(),
+        }
+    }
+
+    async fn audit_outcome(
+        &self,
+        tx: &Transaction,
+        reply: &Reply,
+        outcome: Outcome,
+        tls_out: Option<String>,
+    ) {
+        let outcome = TransferOutcome {
+            answered_at: Utc::now(),
+            reply_code: reply.code,
+            reply_text: reply.summary(),
+            outcome: outcome.as_str().to_string(),
+            tls_out,
+        };
+        if let Err(e) = self.core.ledger.record_outcome(&tx.id, &outcome).await {
+            self.core.gateway.metrics.audit_error();
+            // The client's answer is already decided; the record stays incomplete and reports say so.
+            warn!(id = %tx.id, error = %e, "audit outcome not recorded; record left incomplete");
+        }
+    }
+
+    /// The transaction's one summary line and its counters.
+    fn log_transaction(&self, client: &Client, tx: &Transaction, reply: &Reply, size: usize) {
+        let class = tx.class();
+        let outcome = outcome_of(reply);
+        let metrics = &self.core.gateway.metrics;
+        metrics.message(class, outcome);
+        metrics.observe_message_size(size);
+        metrics.observe_transaction(tx.started.elapsed());
+        info!(
+            id = %tx.id,
+            client = %client.address.ip(),
+            from = %tx.sender_text(),
+            nrcpt = tx.recipients.len(),
+            size,
+            class = class.as_str(),
+            outcome = outcome.as_str(),
+            elapsed_ms = tx.started.elapsed().as_millis() as u64,
+            reply = %reply.summary(),
+            "transaction"
+        );
+    }
+
+    /// The next hop answered the end of data: it is up, whatever it said.
+    fn next_hop_answered(&self, reply: &Reply) {
+        let gateway = &self.core.gateway;
+        gateway.health.next_hop_succeeded();
+        if reply.code >= 500 {
+            gateway.metrics.next_hop_error(NextHopError::Reply5xx);
+        } else if reply.code >= 400 {
+            gateway.metrics.next_hop_error(NextHopError::Reply4xx);
+        }
+    }
+}
+
+/// The reply for a refused message, from policy's code, enhanced code and text lines.
+fn refusal(decision: &Decision) -> Reply {
+    let (code, status, lines) = policy::reject_reply(decision);
+    Reply::multiline(
+        code,
+        Status(status[0], status[1].into(), status[2].into()),
+        lines,
+    )
+}
+
+fn outcome_of(reply: &Reply) -> Outcome {
+    if reply.is_positive() {
+        Outcome::Relayed
+    } else if reply.is_transient() {
+        Outcome::Deferred
+    } else {
+        Outcome::Rejected
+    }
+}
+
+/// The `Received:` header sealgate prepends (unless `smtp.received_header = false`).
+fn trace_header(client: &Client, tx: &Transaction) -> String {
+    let smtp = &tx.settings.config.smtp;
+    if !smtp.received_header {
+        return String::new();
+    }
+    let protocol = match (
+        client.esmtp,
+        client.tls.is_some(),
+        client.auth_user.is_some(),
+    ) {
+        (false, _, _) => "SMTP",
+        (true, false, false) => "ESMTP",
+        (true, true, false) => "ESMTPS",
+        (true, false, true) => "ESMTPA",
+        (true, true, true) => "ESMTPSA",
+    };
+    let tls = client
+        .tls
+        .as_ref()
+        .map(|t| format!("\r\n\t(using {t})"))
+        .unwrap_or_default();
+    format!(
+        "Received: from {} ([{}])\r\n\tby {} (sealgate) with {} id {}{};\r\n\t{}\r\n",
+        client.helo.as_deref().unwrap_or("unknown"),
+        client.address.ip(),
+        smtp.hostname,
+        protocol,
+        tx.id,
+        tls,
+        Utc::now().to_rfc2822()
+    )
+}

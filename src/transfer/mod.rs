@@ -1,0 +1,476 @@
+//! The transfer core: everything between "the client named a sender" and "the client gets its
+//! final answer", without a socket in sight.
+//!
+//! The SMTP session speaks to the client and hands the core typed steps: a sender
+//! ([`Transfer::mail`]), each recipient ([`Transfer::rcpt`]), the received message
+//! ([`Transfer::deliver`]). The core classifies recipients with the registry, opens the next
+//! hop, judges protected mail with the policy (off the async runtime, within an inspection
+//! permit), writes the audit record ahead, relays, records the outcome, and hands back a
+//! neutral [`Reply`]. The next hop ([`crate::relay::NextHop`], opened by a
+//! [`crate::relay::Dialer`]) and the [`Ledger`] are traits, so `sealgate check` runs this very
+//! code with a next hop that does not send, and the tests run it with a scripted one.
+//!
+//! ## The next hop is opened at the first accepted recipient
+//!
+//! Postfix's before-queue proxy (`smtpd_proxy_filter`) connects at MAIL. sealgate answers MAIL
+//! itself (250 after its own checks) and opens the next-hop transaction when the first
+//! recipient has passed its own checks, forwarding MAIL and then that RCPT. Why:
+//!
+//! - the route can depend on the recipient (direct MX delivery picks the next hop by the
+//!   recipient's domain, issue 14); at MAIL no recipient is known;
+//! - a transaction whose recipients are all refused by sealgate (relay denied, bad address,
+//!   too many) costs no next-hop connection;
+//! - what the client sees stays within RFC 5321: when the next hop refuses MAIL, the client
+//!   gets that refusal, mirrored unchanged (code, enhanced code, text), as the answer to its
+//!   first RCPT, and to every later RCPT of the transaction. A refusal of the sender at RCPT
+//!   time is what Postfix does by default (`smtpd_delay_reject = yes`), and every MTA handles
+//!   it: a 5xx fails the recipients (the bounce names the next hop's reason), a 4xx keeps them
+//!   queued. The client never gets a 250 for a recipient the next hop has not accepted.
+//! - a next hop that cannot be reached gives `451 4.4.1` at the first RCPT (and the same for
+//!   the rest of the transaction, without trying again), where it used to come at MAIL.
+//!
+//! ## Settings per transaction
+//!
+//! The session hands [`Transfer::mail`] the settings in force at MAIL (registry, texts, limits,
+//! relay), so a reload reaches the next transaction on every open connection. A next-hop
+//! connection made under older settings is closed rather than reused.
+
+mod deliver;
+mod ledger;
+mod offline;
+mod pool;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tracing::warn;
+
+/// The typed parameters the SMTP side hands over; re-exported so that side needs no relay.
+pub use crate::relay::{MailParams, RcptParams};
+pub use deliver::{Delivery, Flaw, Message};
+pub use ledger::{Ledger, LedgerError, MemoryLedger};
+pub use offline::{check, OfflineDialer, OfflineError};
+pub use pool::{IDLE_NEXT_HOP, MAX_IDLE_NEXT_HOPS};
+
+use crate::envelope::{Address, CanonicalAddress};
+use crate::gateway::{Gateway, Settings};
+use crate::metrics::{Direction, MessageClass, NextHopError};
+use crate::policy::PolicyRecipient;
+use crate::relay::{Dialer, ErrorKind, NextHop, RelayError};
+use crate::reply::{replies, Reply, Status};
+
+/// What the whole gateway shares: its state, the ledger, the way to the next hop and the idle
+/// next-hop connections.
+pub struct Core {
+    pub gateway: Arc<Gateway>,
+    ledger: Arc<dyn Ledger>,
+    dialer: Arc<dyn Dialer>,
+    pool: pool::Pool,
+    /// Judge as on this day instead of today (`sealgate check --date`, tests).
+    judge_on: Option<NaiveDate>,
+}
+
+impl Core {
+    pub fn new(
+        gateway: Arc<Gateway>,
+        ledger: Arc<dyn Ledger>,
+        dialer: Arc<dyn Dialer>,
+    ) -> Arc<Core> {
+        Core::judging_on(gateway, ledger, dialer, None)
+    }
+
+    /// A core that judges protocols in force as on `day` (today when None).
+    pub fn judging_on(
+        gateway: Arc<Gateway>,
+        ledger: Arc<dyn Ledger>,
+        dialer: Arc<dyn Dialer>,
+        day: Option<NaiveDate>,
+    ) -> Arc<Core> {
+        Arc::new(Core {
+            gateway,
+            ledger,
+            dialer,
+            pool: pool::Pool::default(),
+            judge_on: day,
+        })
+    }
+
+    /// Drops idle next-hop connections that waited too long (called periodically).
+    pub fn purge_idle_next_hops(&self) {
+        self.pool.purge(&self.gateway.settings());
+    }
+
+    /// Opens and closes a next-hop connection: is a next hop that failed back? (`/readyz`).
+    pub async fn probe_next_hop(&self) -> Result<(), RelayError> {
+        let settings = self.gateway.settings();
+        match self.dialer.open(&settings.relay).await {
+            Ok(hop) => {
+                self.gateway.health.next_hop_succeeded();
+                hop.quit().await;
+                Ok(())
+            }
+            Err(e) => {
+                self.next_hop_failed(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn next_hop_failed(&self, error: &RelayError) {
+        self.gateway
+            .metrics
+            .next_hop_error(metric_label(error.kind()));
+        if !matches!(error, RelayError::Refused { .. }) {
+            self.gateway.health.next_hop_failed();
+        }
+    }
+}
+
+/// The label of `sealgate_next_hop_errors_total` for a relay error kind.
+pub fn metric_label(kind: ErrorKind) -> NextHopError {
+    match kind {
+        ErrorKind::Connect => NextHopError::Connect,
+        ErrorKind::Timeout => NextHopError::Timeout,
+        ErrorKind::Tls => NextHopError::Tls,
+        ErrorKind::Protocol => NextHopError::Protocol,
+        ErrorKind::Closed => NextHopError::Closed,
+        ErrorKind::Reply4xx => NextHopError::Reply4xx,
+        ErrorKind::Reply5xx => NextHopError::Reply5xx,
+    }
+}
+
+/// The client as the SMTP side knows it: for the trace header and the audit record.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub address: SocketAddr,
+    pub helo: Option<String>,
+    pub esmtp: bool,
+    /// `TLSv1.3 TLS13_...` when the session is encrypted.
+    pub tls: Option<String>,
+    pub auth_user: Option<String>,
+}
+
+impl Client {
+    pub fn new(address: SocketAddr) -> Client {
+        Client {
+            address,
+            helo: None,
+            esmtp: false,
+            tls: None,
+            auth_user: None,
+        }
+    }
+}
+
+struct Recipient {
+    address: Address,
+    canonical: CanonicalAddress,
+    protocol: Option<String>,
+}
+
+struct Transaction {
+    id: String,
+    received_at: DateTime<Utc>,
+    started: Instant,
+    settings: Arc<Settings>,
+    sender: Option<Address>,
+    params: MailParams,
+    recipients: Vec<Recipient>,
+    /// The next hop accepted MAIL for this transaction.
+    opened: bool,
+    /// The answer to every further RCPT once the next hop refused MAIL or was lost.
+    refused: Option<Reply>,
+}
+
+impl Transaction {
+    fn is_protected(&self) -> bool {
+        self.recipients.iter().any(|r| r.protocol.is_some())
+    }
+
+    fn class(&self) -> MessageClass {
+        if self.is_protected() {
+            MessageClass::Protected
+        } else {
+            MessageClass::Ordinary
+        }
+    }
+
+    fn sender_text(&self) -> String {
+        self.sender
+            .as_ref()
+            .map(Address::to_smtp)
+            .unwrap_or_default()
+    }
+
+    fn policy_recipients(&self) -> Vec<PolicyRecipient> {
+        self.recipients
+            .iter()
+            .map(|r| PolicyRecipient {
+                address: r.canonical.clone(),
+                protocol: r.protocol.clone(),
+            })
+            .collect()
+    }
+}
+
+/// The transfers of one client connection: at most one transaction at a time, and the
+/// next-hop connection it holds between transactions.
+pub struct Transfer {
+    core: Arc<Core>,
+    hop: Option<(Box<dyn NextHop>, Arc<Settings>)>,
+    tx: Option<Transaction>,
+}
+
+impl Transfer {
+    pub fn new(core: Arc<Core>) -> Transfer {
+        Transfer {
+            core,
+            hop: None,
+            tx: None,
+        }
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Recipients accepted so far in the current transaction.
+    pub fn recipient_count(&self) -> usize {
+        self.tx.as_ref().map_or(0, |tx| tx.recipients.len())
+    }
+
+    /// The client's `SIZE=` estimate for the current transaction, 0 when not given.
+    pub fn declared_size(&self) -> usize {
+        self.tx.as_ref().map_or(0, |tx| tx.params.size)
+    }
+
+    /// Starts a transaction. The SMTP side has checked the command; the next hop hears of it
+    /// at the first accepted recipient, so the answer is sealgate's own.
+    /// `settings` are those in force at this MAIL; the whole transaction runs under them.
+    pub async fn mail(
+        &mut self,
+        settings: Arc<Settings>,
+        sender: Option<Address>,
+        params: MailParams,
+    ) -> Reply {
+        self.reset().await;
+        if let Some((hop, made_under)) = self.hop.take() {
+            if Arc::ptr_eq(&made_under, &settings) {
+                self.hop = Some((hop, made_under));
+            } else {
+                hop.quit().await;
+            }
+        }
+        self.tx = Some(Transaction {
+            id: transaction_id(),
+            received_at: Utc::now(),
+            started: Instant::now(),
+            settings,
+            sender,
+            params,
+            recipients: Vec::new(),
+            opened: false,
+            refused: None,
+        });
+        Reply::new(250, Status(2, 1, 0), "Ok")
+    }
+
+    /// A recipient that passed the SMTP side's checks: classified, then forwarded (opening
+    /// the next-hop transaction at the first one); the next hop's reply is the answer.
+    pub async fn rcpt(&mut self, address: Address, params: RcptParams) -> Reply {
+        let Some(tx) = self.tx.as_ref() else {
+            return replies::bad_sequence("Error: need MAIL command");
+        };
+        if let Some(refused) = &tx.refused {
+            return refused.clone();
+        }
+        let canonical = address.canonical();
+        let protocol = tx
+            .settings
+            .registry
+            .protocol_for(&canonical)
+            .map(|p| p.id.clone());
+        if !tx.opened {
+            if let Err(refusal) = self.open().await {
+                return refusal;
+            }
+        }
+        let forwarded = match self.hop.as_mut() {
+            Some((hop, _)) => hop.rcpt(&address.to_smtp(), params).await,
+            None => Err(RelayError::Closed),
+        };
+        let reply = match forwarded {
+            Ok(reply) => reply,
+            Err(e) => {
+                warn!(client_rcpt = %address, error = %e, "next hop lost at RCPT");
+                self.core.next_hop_failed(&e);
+                self.hop = None;
+                return self.refuse_rest(replies::next_hop_lost());
+            }
+        };
+        if reply.is_positive() {
+            if let Some(tx) = self.tx.as_mut() {
+                tx.recipients.push(Recipient {
+                    address,
+                    canonical,
+                    protocol,
+                });
+            }
+        }
+        reply
+    }
+
+    /// Whether DATA may start: Err carries the answer to DATA when it may not.
+    pub fn ready_for_data(&self) -> Result<(), Reply> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(replies::bad_sequence("Error: need MAIL command"));
+        };
+        if tx.recipients.is_empty() {
+            return Err(replies::no_valid_recipients());
+        }
+        if self.hop.is_none() {
+            return Err(replies::next_hop_lost());
+        }
+        Ok(())
+    }
+
+    /// Abandons the current transaction (RSET, a new HELO, the end of the session).
+    pub async fn reset(&mut self) {
+        let Some(tx) = self.tx.take() else {
+            return;
+        };
+        if tx.opened {
+            self.reset_next_hop().await;
+        }
+    }
+
+    /// Ends the connection's transfers: the next-hop connection goes back to the pool when
+    /// it was made under the current settings, else it is closed.
+    pub async fn close(mut self) {
+        self.reset().await;
+        let Some((hop, made_under)) = self.hop.take() else {
+            return;
+        };
+        let unkept = if Arc::ptr_eq(&made_under, &self.core.gateway.settings()) {
+            self.core.pool.keep(hop, made_under)
+        } else {
+            Some(hop)
+        };
+        if let Some(hop) = unkept {
+            hop.quit().await;
+        }
+    }
+
+    /// Opens the next-hop transaction: a kept or pooled connection, else a new one, and MAIL.
+    /// Ok carries the next hop's acceptance; Err the answer for the client when the next hop
+    /// did not accept MAIL.
+    async fn open(&mut self) -> Result<Reply, Reply> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(replies::bad_sequence("Error: need MAIL command"));
+        };
+        let settings = tx.settings.clone();
+        let (sender, params, id) = (tx.sender_text(), tx.params, tx.id.clone());
+        let opened = self.open_with(&settings, &sender, params).await;
+        let refusal = match opened {
+            Ok(reply) if reply.is_positive() => {
+                if let Some(tx) = self.tx.as_mut() {
+                    tx.opened = true;
+                }
+                return Ok(reply);
+            }
+            Ok(reply) => reply,
+            Err(e) => {
+                warn!(%id, error = %e, "next hop unavailable");
+                self.core.next_hop_failed(&e);
+                replies::next_hop_unavailable()
+            }
+        };
+        Err(self.refuse_rest(refusal))
+    }
+
+    async fn open_with(
+        &mut self,
+        settings: &Arc<Settings>,
+        sender: &str,
+        params: MailParams,
+    ) -> Result<Reply, RelayError> {
+        if let Some((mut hop, made_under)) = self.hop.take() {
+            // A kept connection may have been closed by the next hop meanwhile: look without
+            // a round trip where the connection can tell, else probe with NOOP.
+            let alive = match hop.looks_alive() {
+                Some(alive) => alive,
+                None => hop.noop().await.is_ok(),
+            };
+            if alive {
+                self.hop = Some((hop, made_under));
+            }
+        }
+        if self.hop.is_none() {
+            self.hop = self
+                .core
+                .pool
+                .take(settings)
+                .map(|hop| (hop, settings.clone()));
+        }
+        if self.hop.is_some() {
+            // A reused connection can still have died unseen: then try once on a new one.
+            match self.send_mail(sender, params).await {
+                Err(e) if e.is_connection_lost() => {}
+                result => return result,
+            }
+        }
+        let hop = self.core.dialer.open(&settings.relay).await?;
+        if let Some(version) = hop.tls_version() {
+            self.core
+                .gateway
+                .metrics
+                .tls_session(Direction::Outbound, Some(version));
+        }
+        self.hop = Some((hop, settings.clone()));
+        self.send_mail(sender, params).await
+    }
+
+    /// MAIL on the current connection; the connection is dropped when it fails.
+    async fn send_mail(&mut self, sender: &str, params: MailParams) -> Result<Reply, RelayError> {
+        let Some((hop, _)) = self.hop.as_mut() else {
+            return Err(RelayError::Closed);
+        };
+        let result = hop.mail(sender, params).await;
+        if result.is_err() {
+            self.hop = None;
+        }
+        result
+    }
+
+    /// Remembers `reply` as the answer to every further RCPT of the transaction.
+    fn refuse_rest(&mut self, reply: Reply) -> Reply {
+        if let Some(tx) = self.tx.as_mut() {
+            tx.refused = Some(reply.clone());
+        }
+        reply
+    }
+
+    async fn reset_next_hop(&mut self) {
+        if let Some((hop, _)) = self.hop.as_mut() {
+            if hop.reset().await.is_err() {
+                self.hop = None;
+            }
+        }
+    }
+}
+
+/// Unique across restarts and instances: time, process and a counter.
+fn transaction_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let micros = Utc::now().timestamp_micros() as u64;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{:013X}{:04X}{:04X}",
+        micros,
+        std::process::id() & 0xFFFF,
+        n & 0xFFFF
+    )
+}
