@@ -10,10 +10,12 @@
 //! this module adds the bounds (parts, multipart depth, nested messages, header size).
 
 mod classify;
+pub mod strict;
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 pub use classify::LeafKind;
+pub use strict::AmbiguityKind;
 
 /// Multipart levels inside one message. Real clients use three or four.
 pub const MAX_MULTIPART_DEPTH: usize = 16;
@@ -22,13 +24,17 @@ pub const MAX_HEADER_BYTES: usize = 256 * 1024;
 /// Header fields in one header block.
 pub const MAX_HEADER_FIELDS: usize = 1000;
 
-/// Why a message could not be inspected. Both refuse protected mail.
+/// Why a message could not be inspected. Every variant refuses protected mail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InspectError {
     #[error("MIME structure cannot be read: {0}")]
     Unparseable(String),
     #[error("MIME structure is too complex: {0}")]
     TooComplex(String),
+    /// Two reasonable parsers could read the bytes differently (the strict pass, [`strict`]).
+    /// A closed kind: nothing taken from the message.
+    #[error("MIME structure is ambiguous: {}", .0.as_str())]
+    Ambiguous(AmbiguityKind),
 }
 
 /// The bounds of one walk, from the protocol's rules.
@@ -67,8 +73,20 @@ pub struct Inspection {
     pub crypto_containers: Vec<String>,
 }
 
-/// Walks `raw` within `limits`.
+/// Walks `raw` within `limits` with mail-parser and reads it again with the strict pass: the
+/// message is inspected only when both readings succeed and find exactly the same leaf parts.
+/// Which reason a refusal carries: a bound exceeded (either reader) first, then the strict
+/// pass's finding (it names the ambiguity), then mail-parser's own error.
 pub fn inspect(raw: &[u8], limits: &Limits) -> Result<Inspection, InspectError> {
+    match (walk(raw, limits), strict::leaves(raw, limits)) {
+        (Err(e @ InspectError::TooComplex(_)), _) | (_, Err(e)) | (Err(e), _) => Err(e),
+        (Ok((inspection, shapes)), Ok(strict)) if strict == shapes => Ok(inspection),
+        (Ok(_), Ok(_)) => Err(InspectError::Ambiguous(AmbiguityKind::PartsDiffer)),
+    }
+}
+
+/// mail-parser's reading: the inspection and the shape of every leaf, in document order.
+fn walk(raw: &[u8], limits: &Limits) -> Result<(Inspection, Vec<strict::Shape>), InspectError> {
     let message = MessageParser::default()
         .parse(raw)
         .ok_or_else(|| InspectError::Unparseable("no message header found".into()))?;
@@ -79,15 +97,17 @@ pub fn inspect(raw: &[u8], limits: &Limits) -> Result<Inspection, InspectError> 
             message_id: message.message_id().map(str::to_string),
             ..Inspection::default()
         },
+        shapes: Vec::new(),
     };
     walk.message(&message, 0)?;
-    Ok(walk.out)
+    Ok((walk.out, walk.shapes))
 }
 
 struct Walk {
     limits: Limits,
     parts_seen: usize,
     out: Inspection,
+    shapes: Vec<strict::Shape>,
 }
 
 impl Walk {
@@ -137,6 +157,15 @@ impl Walk {
                 }
                 _ => {
                     let leaf = leaf(part, message.raw_message.as_ref(), level, index)?;
+                    self.shapes.push(strict::Shape {
+                        content_type: leaf.content_type.clone(),
+                        disposition: part
+                            .content_disposition()
+                            .map(|d| d.ctype().to_ascii_lowercase()),
+                        filename: leaf.filename.clone(),
+                        decoded_len: leaf.bytes.len(),
+                        level,
+                    });
                     self.out.leaves.push(leaf);
                 }
             }

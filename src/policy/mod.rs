@@ -61,10 +61,11 @@ pub enum ReasonCode {
     ProtocolNotInForce,
     MimeUnparseable,
     MimeTooComplex,
+    MimeAmbiguous,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 16] = [
+    pub const ALL: [ReasonCode; 17] = [
         ReasonCode::NoArchive,
         ReasonCode::NotSevenZ,
         ReasonCode::ArchiveCorrupt,
@@ -81,6 +82,7 @@ impl ReasonCode {
         ReasonCode::ProtocolNotInForce,
         ReasonCode::MimeUnparseable,
         ReasonCode::MimeTooComplex,
+        ReasonCode::MimeAmbiguous,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +103,7 @@ impl ReasonCode {
             ReasonCode::ProtocolNotInForce => "protocol_not_in_force",
             ReasonCode::MimeUnparseable => "mime_unparseable",
             ReasonCode::MimeTooComplex => "mime_too_complex",
+            ReasonCode::MimeAmbiguous => "mime_ambiguous",
         }
     }
 
@@ -148,10 +151,12 @@ pub fn reject_reply(decision: &Decision) -> (u16, [u8; 3], Vec<String>) {
         return (250, [2, 0, 0], vec!["Ok".into()]);
     }
     let mime_only = !decision.reasons.is_empty()
-        && decision
-            .reasons
-            .iter()
-            .all(|r| r.code == "mime_unparseable" || r.code == "mime_too_complex");
+        && decision.reasons.iter().all(|r| {
+            matches!(
+                r.code.as_str(),
+                "mime_unparseable" | "mime_too_complex" | "mime_ambiguous"
+            )
+        });
     let enhanced = if mime_only { [5, 6, 0] } else { [5, 7, 1] };
     let codes: Vec<&str> = decision.reasons.iter().map(|r| r.code.as_str()).collect();
     let mut lines = vec![format!(
