@@ -5,9 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use chrono::NaiveDate;
-use mail_parser::{MessageParser, MimeHeaders};
 use sealgate::config::Config;
 use sealgate::envelope::Address;
 use sealgate::inspect::{self, AmbiguityKind, InspectError, Limits};
@@ -20,32 +18,6 @@ const LIMITS: Limits = Limits {
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/messages")
-}
-
-/// The encrypted 7z of the fixtures (AES-256, encrypted names, 7-Zip's key derivation), in
-/// base64 lines of 76 characters as mail clients write them.
-fn archive_base64() -> String {
-    let raw = std::fs::read(fixtures().join("good_basic.eml")).unwrap();
-    let message = MessageParser::default().parse(&raw).unwrap();
-    let part = message
-        .attachments()
-        .find(|p| p.attachment_name() == Some("verslag.7z"))
-        .unwrap();
-    let encoded = base64::engine::general_purpose::STANDARD.encode(part.contents());
-    encoded
-        .as_bytes()
-        .chunks(76)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// A template with `\n` line ends and `{7Z}` for the archive, as wire bytes (CRLF).
-fn wire(template: &str) -> Vec<u8> {
-    template
-        .replace("{7Z}", &archive_base64())
-        .replace('\n', "\r\n")
-        .into_bytes()
 }
 
 fn decide(message: &[u8]) -> Decision {
@@ -64,215 +36,46 @@ fn codes(decision: &Decision) -> Vec<&str> {
     decision.reasons.iter().map(|r| r.code.as_str()).collect()
 }
 
-const THUNDERBIRD: &str =
-    "Content-Type: multipart/mixed; boundary=\"------------0aBcDeFgHiJkLmNoPqRsTuVw\"
-Message-ID: <4f1e2d3c-aaaa-bbbb-cccc-1234567890ab@opgroeien.be>
-Date: Mon, 2 Jun 2025 09:00:00 +0200
-MIME-Version: 1.0
-User-Agent: Mozilla Thunderbird
-Content-Language: nl
-To: kindengezin@wervik.be
-From: An Peeters <an.peeters@opgroeien.be>
-Subject: Verslag huisbezoek
+/// The seed layouts of fixtures/mime/seeds/ (shared with the differential corpus).
+const LAYOUTS: [&str; 5] = [
+    "thunderbird",
+    "outlook",
+    "apple_mail",
+    "gmail",
+    "non_ascii_names",
+];
 
-This is a multi-part message in MIME format.
---------------0aBcDeFgHiJkLmNoPqRsTuVw
-Content-Type: text/plain; charset=UTF-8; format=flowed
-Content-Transfer-Encoding: 8bit
+/// A seed message as text (CRLF line ends; the archive in base64).
+fn seed(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/mime/seeds")
+        .join(format!("{name}.eml"));
+    String::from_utf8(std::fs::read(path).unwrap()).unwrap()
+}
 
-Beste collega,
+/// `seed` with the first `from` replaced by `to` (both written with `\n` line ends).
+fn seed_with(name: &str, from: &str, to: &str) -> Vec<u8> {
+    let text = seed(name);
+    let (from, to) = (from.replace('\n', "\r\n"), to.replace('\n', "\r\n"));
+    assert!(
+        text.contains(&from),
+        "mutation {from:?} does not apply to {name}"
+    );
+    text.replacen(&from, &to, 1).into_bytes()
+}
 
-In bijlage het verslag van het huisbezoek. Het wachtwoord geef ik je 
-telefonisch door.
-
-Met vriendelijke groeten,
-An Peeters -- team Menen (café-overleg)
-
---------------0aBcDeFgHiJkLmNoPqRsTuVw
-Content-Type: application/x-7z-compressed; name=\"verslag.7z\"
-Content-Disposition: attachment; filename=\"verslag.7z\"
-Content-Transfer-Encoding: base64
-
-{7Z}
-
---------------0aBcDeFgHiJkLmNoPqRsTuVw--
-";
-
-const OUTLOOK: &str = "From: An Peeters <an.peeters@opgroeien.be>
-To: \"kindengezin@wervik.be\" <kindengezin@wervik.be>
-Subject: Verslag huisbezoek
-Thread-Topic: Verslag huisbezoek
-Thread-Index: AdrVx1234567890abcdefABCDEF==
-Date: Mon, 2 Jun 2025 07:00:00 +0000
-Message-ID: <AM0PR01MB1234ABCD5678EF90@AM0PR01MB1234.eurprd01.prod.outlook.com>
-Accept-Language: nl-BE, en-US
-Content-Language: nl-BE
-X-MS-Has-Attach: yes
-X-MS-TNEF-Correlator:
-Content-Type: multipart/mixed;
-\tboundary=\"_004_AM0PR01MB1234ABCD5678EF90AM0PR01MB1234eurp_\"
-MIME-Version: 1.0
-
---_004_AM0PR01MB1234ABCD5678EF90AM0PR01MB1234eurp_
-Content-Type: multipart/alternative;
-\tboundary=\"_000_AM0PR01MB1234ABCD5678EF90AM0PR01MB1234eurp_\"
-
---_000_AM0PR01MB1234ABCD5678EF90AM0PR01MB1234eurp_
-Content-Type: text/plain; charset=\"iso-8859-1\"
-Content-Transfer-Encoding: quoted-printable
-
-Beste collega,
-
-In bijlage het verslag van het huisbezoek (caf=E9-overleg). Het wachtwoord =
-geef ik je telefonisch door.
-
-Met vriendelijke groeten,
-An Peeters
-
---_000_AM0PR01MB1234ABCD5678EF90AM0PR01MB1234eurp_
-Content-Type: text/html; charset=\"iso-8859-1\"
-Content-Transfer-Encoding: quoted-printable
-
-<html>
-<head>
-<meta http-equiv=3D\"Content-Type\" content=3D\"text/html; charset=3Diso-8859-=
-1\">
-<!-- converted from text --><style><!-- .EmailQuote { margin-left: 1pt; } --></style>
-</head>
-<body>
-<div class=3D\"WordSection1\"><p>Beste collega,</p><p>In bijlage het verslag=
-.</p></div>
-</body>
-</html>
-
---_000_AM0PR01MB1234ABCD5678EF90AM0PR01MB1234eurp_--
-
---_004_AM0PR01MB1234ABCD5678EF90AM0PR01MB1234eurp_
-Content-Type: application/x-7z-compressed; name=\"verslag.7z\"
-Content-Description: verslag.7z
-Content-Disposition: attachment; filename=\"verslag.7z\"; size=322;
-\tcreation-date=\"Mon, 02 Jun 2025 07:00:00 GMT\";
-\tmodification-date=\"Mon, 02 Jun 2025 07:00:00 GMT\"
-Content-Transfer-Encoding: base64
-
-{7Z}
-
---_004_AM0PR01MB1234ABCD5678EF90AM0PR01MB1234eurp_--
-";
-
-const APPLE_MAIL: &str = "Content-Type: multipart/mixed;
-\tboundary=\"Apple-Mail=_8A3B2C1D-1111-2222-3333-444455556666\"
-Mime-Version: 1.0 (Mac OS X Mail 16.0 \\(3774.600.62\\))
-Subject: Verslag huisbezoek
-Message-Id: <8A3B2C1D-9999-8888-7777-666655554444@opgroeien.be>
-Date: Mon, 2 Jun 2025 09:00:00 +0200
-To: kindengezin@wervik.be
-From: An Peeters <an.peeters@opgroeien.be>
-
---Apple-Mail=_8A3B2C1D-1111-2222-3333-444455556666
-Content-Transfer-Encoding: 7bit
-Content-Type: text/plain;
-\tcharset=us-ascii
-
-Beste collega,
-
-In bijlage het verslag.
-
---Apple-Mail=_8A3B2C1D-1111-2222-3333-444455556666
-Content-Disposition: attachment;
-\tfilename=verslag.7z
-Content-Type: application/x-7z-compressed;
-\tx-unix-mode=0644;
-\tname=\"verslag.7z\"
-Content-Transfer-Encoding: base64
-
-{7Z}
---Apple-Mail=_8A3B2C1D-1111-2222-3333-444455556666
-Content-Transfer-Encoding: 7bit
-Content-Type: text/plain;
-\tcharset=us-ascii
-
-
-
-Met vriendelijke groeten,
-An Peeters
-
---Apple-Mail=_8A3B2C1D-1111-2222-3333-444455556666--
-";
-
-const GMAIL: &str = "MIME-Version: 1.0
-From: An Peeters <an.peeters@opgroeien.be>
-Date: Mon, 2 Jun 2025 09:00:00 +0200
-Message-ID: <CAKx0abcDEF123456789=xyz@mail.gmail.com>
-Subject: Verslag huisbezoek
-To: kindengezin@wervik.be
-Content-Type: multipart/mixed; boundary=\"000000000000abc123def4560612\"
-
---000000000000abc123def4560612
-Content-Type: multipart/alternative; boundary=\"000000000000abc123def4560610\"
-
---000000000000abc123def4560610
-Content-Type: text/plain; charset=\"UTF-8\"
-Content-Transfer-Encoding: quoted-printable
-
-Beste collega,
-
-In bijlage het verslag (caf=C3=A9-overleg).
-
---000000000000abc123def4560610
-Content-Type: text/html; charset=\"UTF-8\"
-Content-Transfer-Encoding: quoted-printable
-
-<div dir=3D\"ltr\">Beste collega,<div><br></div><div>In bijlage het verslag (=
-caf=C3=A9-overleg).</div></div>
-
---000000000000abc123def4560610--
---000000000000abc123def4560612
-Content-Type: application/x-7z-compressed; name=\"verslag.7z\"
-Content-Disposition: attachment; filename=\"verslag.7z\"
-Content-Transfer-Encoding: base64
-Content-ID: <f_m1abc2de0>
-X-Attachment-Id: f_m1abc2de0
-
-{7Z}
---000000000000abc123def4560612--
-";
-
-/// Outlook's way with a non-ASCII name (RFC 2047 inside quotes) and Thunderbird's (RFC 2231
-/// sections), both for one archive.
-const NON_ASCII_NAMES: &str = "From: An Peeters <an.peeters@opgroeien.be>
-To: kindengezin@wervik.be
-Subject: Verslag
-MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary=\"b1\"
-
---b1
-Content-Type: text/plain; charset=utf-8
-
-Beste collega,
---b1
-Content-Type: application/x-7z-compressed;
- name=\"=?utf-8?Q?verslag-caf=C3=A9.7z?=\"
-Content-Disposition: attachment;
- filename*0*=UTF-8''verslag-caf%C3%A9;
- filename*1=.7z
-Content-Transfer-Encoding: base64
-
-{7Z}
---b1--
-";
+/// Text with `\n` line ends as wire bytes.
+fn wire(text: &str) -> Vec<u8> {
+    text.replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .into_bytes()
+}
 
 /// What a pass through the whole policy looks like for the layouts real clients write.
 #[test]
 fn real_client_layouts_pass_the_policy() {
-    for (name, template) in [
-        ("thunderbird", THUNDERBIRD),
-        ("outlook", OUTLOOK),
-        ("apple_mail", APPLE_MAIL),
-        ("gmail", GMAIL),
-        ("non_ascii_names", NON_ASCII_NAMES),
-    ] {
-        let message = wire(template);
+    for name in LAYOUTS {
+        let message = seed(name).into_bytes();
         let inspection = inspect::inspect(&message, &LIMITS);
         assert!(inspection.is_ok(), "{name}: {:?}", inspection.err());
         let decision = decide(&message);
@@ -287,7 +90,7 @@ fn real_client_layouts_pass_the_policy() {
 
 #[test]
 fn a_forwarded_message_is_read_the_same_way() {
-    let inner = wire(GMAIL);
+    let inner = seed("gmail").into_bytes();
     let mut message = wire(
         "From: An Peeters <an.peeters@opgroeien.be>
 To: kindengezin@wervik.be
@@ -323,11 +126,9 @@ fn kind_of(message: &[u8]) -> Result<AmbiguityKind, String> {
 /// pass see different parts, whichever step notices first).
 type Case = (&'static str, Vec<u8>, Option<AmbiguityKind>);
 
-/// Variants of THUNDERBIRD with one thing made ambiguous.
+/// The Thunderbird seed with one thing made ambiguous.
 fn thunderbird_with(from: &str, to: &str) -> Vec<u8> {
-    let template = THUNDERBIRD.replacen(from, to, 1);
-    assert_ne!(template, THUNDERBIRD, "mutation {from:?} does not apply");
-    wire(&template)
+    seed_with("thunderbird", from, to)
 }
 
 const B: &str = "------------0aBcDeFgHiJkLmNoPqRsTuVw";
@@ -349,7 +150,7 @@ fn cases() -> Vec<Case> {
         ("delimiter with trailing text", thunderbird_with(text_start, &format!("--{B}-- einde\n")), Some(NotADelimiter)),
         ("delimiter with trailing space", thunderbird_with(text_start, &format!("--{B} \n")), Some(NotADelimiter)),
         ("close with three dashes", thunderbird_with(text_start, &format!("--{B}---\n")), Some(NotADelimiter)),
-        ("delimiter after the close", wire(&format!("{THUNDERBIRD}--{B}\nContent-Type: text/plain\n\nmore\n--{B}--\n")), Some(NotADelimiter)),
+        ("delimiter after the close", wire(&format!("{}--{B}\nContent-Type: text/plain\n\nmore\n--{B}--\n", seed("thunderbird"))), Some(NotADelimiter)),
         // Whitespace-only lines in header blocks.
         ("space line first in part", thunderbird_with(attachment, &format!("--{B}\n \nContent-Type: application/x-7z")), Some(WhitespaceOnlyHeaderLine)),
         ("tab line in part", thunderbird_with("Content-Disposition: attachment;", "\t\nContent-Disposition: attachment;"), Some(WhitespaceOnlyHeaderLine)),
@@ -382,8 +183,8 @@ fn cases() -> Vec<Case> {
         // Boundaries.
         ("no boundary", thunderbird_with("multipart/mixed; boundary=\"------------0aBcDeFgHiJkLmNoPqRsTuVw\"", "multipart/mixed"), Some(BadBoundary)),
         ("empty boundary", thunderbird_with("boundary=\"------------0aBcDeFgHiJkLmNoPqRsTuVw\"", "boundary=\"\""), Some(BadBoundary)),
-        ("boundary too long", wire(&THUNDERBIRD.replace(B, &"x".repeat(71))), Some(BadBoundary)),
-        ("boundary bad char", wire(&THUNDERBIRD.replace(B, "ab<cd")), Some(BadBoundary)),
+        ("boundary too long", wire(&seed("thunderbird").replace(B, &"x".repeat(71))), Some(BadBoundary)),
+        ("boundary bad char", wire(&seed("thunderbird").replace(B, "ab<cd")), Some(BadBoundary)),
         ("boundary rfc2231", thunderbird_with("boundary=\"------------0aBcDeFgHiJkLmNoPqRsTuVw\"", &format!("boundary*=us-ascii''{B}")), Some(BadBoundary)),
         ("two boundaries", thunderbird_with("boundary=\"------------0aBcDeFgHiJkLmNoPqRsTuVw\"", &format!("boundary=\"zz\"; boundary=\"{B}\"")), Some(DuplicateParameter)),
         ("outer boundary is prefix of nested", nested_with_boundary(&format!("{B}x")), Some(NotADelimiter)),
@@ -406,26 +207,25 @@ fn cases() -> Vec<Case> {
         ("misspelled base64", thunderbird_with("Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: base-64"), Some(UnknownTransferEncoding)),
         ("base64 multipart", thunderbird_with("MIME-Version: 1.0", "MIME-Version: 1.0\nContent-Transfer-Encoding: base64"), Some(EncodedContainer)),
         // Structure.
-        ("no closing delimiter", wire(&THUNDERBIRD.replace(&format!("--{B}--\n"), "")), Some(UnclosedMultipart)),
+        ("no closing delimiter", wire(&seed("thunderbird").replace(&format!("--{B}--\r\n"), "")), Some(UnclosedMultipart)),
         ("nested without closing delimiter", String::from_utf8(nested_with_boundary("inner-zz")).unwrap().replacen("--inner-zz--\r\n", "", 1).into_bytes(), Some(UnclosedMultipart)),
         ("empty multipart", wire(&format!("Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"{B}\"\n\n--{B}--\n")), Some(EmptyMultipart)),
         ("base64 in preamble", thunderbird_with("This is a multi-part message in MIME format.", "N3q8ryccAAR5dzlyAAEAAAAAAAAwAAAAAAAAADwKX2lBoRdsOQytufDhjwxB5GiJhJYpHw5eeR16"), Some(DataOutsideParts)),
         ("long preamble", thunderbird_with("This is a multi-part message in MIME format.", &"Dit is tekst buiten de delen.\n".repeat(5)), Some(DataOutsideParts)),
-        ("data in epilogue", wire(&format!("{THUNDERBIRD}{}\n", "QUJD".repeat(30))), Some(DataOutsideParts)),
-        ("digest without type", wire(&THUNDERBIRD.replacen("multipart/mixed", "multipart/digest", 1).replacen("Content-Type: text/plain; charset=UTF-8; format=flowed\n", "", 1)), Some(DigestDefault)),
+        ("data in epilogue", wire(&format!("{}{}\n", seed("thunderbird"), "QUJD".repeat(30))), Some(DataOutsideParts)),
+        ("digest without type", wire(&seed("thunderbird").replacen("multipart/mixed", "multipart/digest", 1).replacen("Content-Type: text/plain; charset=UTF-8; format=flowed\r\n", "", 1)), Some(DigestDefault)),
         ("bare CR", thunderbird_with(text_start, "Beste\rcollega,\n"), Some(BareCarriageReturn)),
     ]
 }
 
-/// THUNDERBIRD with its text part replaced by a multipart/alternative of boundary `inner`.
+/// The Thunderbird seed with its text part replaced by a multipart/alternative of boundary `inner`.
 fn nested_with_boundary(inner: &str) -> Vec<u8> {
     let text =
         "Content-Type: text/plain; charset=UTF-8; format=flowed\nContent-Transfer-Encoding: 8bit\n";
     let replacement = format!(
         "Content-Type: multipart/alternative; boundary=\"{inner}\"\n\n--{inner}\n{text}\nhallo\n--{inner}--\n"
     );
-    let template = THUNDERBIRD.replacen(text, &replacement, 1);
-    wire(&template)
+    thunderbird_with(text, &replacement)
 }
 
 #[test]
@@ -469,41 +269,46 @@ fn undecodable_bodies_are_mime_unparseable() {
     for (name, message) in [
         (
             "base64 with junk",
-            wire(&THUNDERBIRD.replacen("{7Z}", "{7Z}\n*", 1)),
+            thunderbird_with(&format!("\n\n--{B}--"), &format!("\n*\n--{B}--")),
         ),
         (
             "base64 data after padding",
-            wire(&THUNDERBIRD.replacen("{7Z}", "QQ==\nQUJD", 1)),
+            thunderbird_with("base64\n\n", "base64\n\nQQ==\nQUJD\n"),
         ),
         (
             "base64 bad length",
-            wire(&THUNDERBIRD.replacen("{7Z}", "QUJDRA", 1)),
+            thunderbird_with("base64\n\n", "base64\n\nQUJDRA"),
         ),
         (
             "base64 url alphabet",
-            wire(&THUNDERBIRD.replacen("{7Z}", "QU-_", 1)),
+            thunderbird_with("base64\n\n", "base64\n\nQU-_\n"),
         ),
         (
             "qp bad escape",
-            wire(&OUTLOOK.replacen("(caf=E9-overleg)", "(caf=G9-overleg)", 1)),
+            seed_with("outlook", "(caf=E9-overleg)", "(caf=G9-overleg)"),
         ),
         (
             "qp half escape",
-            wire(&OUTLOOK.replacen("(caf=E9-overleg)", "(caf=E", 1)),
+            seed_with("outlook", "(caf=E9-overleg)", "(caf=E"),
         ),
         (
             "qp trailing space",
-            wire(&OUTLOOK.replacen("Met vriendelijke groeten,", "Met vriendelijke groeten, ", 1)),
+            seed_with(
+                "outlook",
+                "Met vriendelijke groeten,",
+                "Met vriendelijke groeten, ",
+            ),
         ),
         (
             "mbox From line first",
             wire(&format!(
-                "From an@opgroeien.be Mon Jun  2 09:00:00 2025\n{THUNDERBIRD}"
+                "From an@opgroeien.be Mon Jun  2 09:00:00 2025\n{}",
+                seed("thunderbird")
             )),
         ),
         (
             "qp soft break with space",
-            wire(&OUTLOOK.replacen("wachtwoord =\n", "wachtwoord = \n", 1)),
+            seed_with("outlook", "wachtwoord =\n", "wachtwoord = \n"),
         ),
     ] {
         let decision = decide(&message);
@@ -516,11 +321,15 @@ fn undecodable_bodies_are_mime_unparseable() {
 fn the_reply_never_quotes_the_message() {
     let marker = "Jan-Peeters-Kerkstraat-1-Wervik";
     let variants = [
-        wire(&THUNDERBIRD.replace(B, &format!("{marker}-x")).replacen(
-            "Beste collega,\n",
-            &format!("Beste, zie bijlage. --{marker}-x--\n"),
-            1,
-        )),
+        wire(
+            &seed("thunderbird")
+                .replace(B, &format!("{marker}-x"))
+                .replacen(
+                    "Beste collega,\r\n",
+                    &format!("Beste, zie bijlage. --{marker}-x--\r\n"),
+                    1,
+                ),
+        ),
         thunderbird_with(
             "Content-Type: application/x-7z-compressed;",
             &format!("Content-Type: ;{marker}/pdf;"),
