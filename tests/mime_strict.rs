@@ -88,9 +88,8 @@ fn real_client_layouts_pass_the_policy() {
     }
 }
 
-#[test]
-fn a_forwarded_message_is_read_the_same_way() {
-    let inner = seed("gmail").into_bytes();
+/// `inner` as a message/rfc822 part beside a short text.
+fn forwarded(inner: &[u8]) -> Vec<u8> {
     let mut message = wire(
         "From: An Peeters <an.peeters@opgroeien.be>
 To: kindengezin@wervik.be
@@ -107,8 +106,14 @@ Content-Type: message/rfc822
 
 ",
     );
-    message.extend_from_slice(&inner);
+    message.extend_from_slice(inner);
     message.extend_from_slice(b"--outer-zz--\r\n");
+    message
+}
+
+#[test]
+fn a_forwarded_message_is_read_the_same_way() {
+    let message = forwarded(seed("gmail").as_bytes());
     let found = inspect::inspect(&message, &LIMITS).unwrap();
     assert_eq!(found.leaves.len(), 4);
     assert_eq!(found.leaves[3].filename.as_deref(), Some("verslag.7z"));
@@ -200,6 +205,10 @@ fn cases() -> Vec<Case> {
         ("rfc2231 twice", thunderbird_with("filename=\"verslag.7z\"", "filename*0=verslag; filename*0*=utf-8''x; filename*1=.7z"), Some(DuplicateParameter)),
         ("rfc2231 bad charset", thunderbird_with("name=\"verslag.7z\"", "name*=x-unknown''verslag.7z"), Some(MalformedFileName)),
         ("rfc2231 bad percent", thunderbird_with("name=\"verslag.7z\"", "name*=utf-8''verslag%G1.7z"), Some(MalformedFileName)),
+        ("rfc2047 file name", thunderbird_with("filename=\"verslag.7z\"", "filename=\"=?utf-8?Q?verslag.7z?=\""), Some(MalformedFileName)),
+        ("rfc2047 name alone", wire(&seed("gmail").replacen("Content-Disposition: attachment; filename=\"verslag.7z\"\r\n", "", 1).replacen("name=\"verslag.7z\"", "name=\"=?utf-8?Q?verslag.7z?=\"", 1)), Some(MalformedFileName)),
+        ("forwarded single part in 8bit", forwarded(&seed("thunderbird").replace("multipart/mixed", "text/plain").into_bytes()), Some(ForwardedMessageBody)),
+        ("forwarded without header", forwarded(b"\r\nHallo\r\n"), Some(ForwardedMessageBody)),
         ("rfc2047 half", thunderbird_with("name=\"verslag.7z\"", "name=\"=?utf-8?Q?verslag.7z\""), Some(MalformedFileName)),
         // Transfer encodings.
         ("uuencode", thunderbird_with("Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: x-uuencode"), Some(UnknownTransferEncoding)),

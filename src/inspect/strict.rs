@@ -64,6 +64,9 @@ pub enum AmbiguityKind {
     MidLineDelimiter,
     /// Two boundaries in scope where one is a prefix of the other.
     PrefixBoundary,
+    /// A forwarded message without header, or whose body is one part not in base64: readers
+    /// disagree on whether the line break before the next delimiter belongs to it.
+    ForwardedMessageBody,
     /// A multipart without its closing delimiter.
     UnclosedMultipart,
     /// A multipart without any part.
@@ -95,6 +98,7 @@ impl AmbiguityKind {
             AmbiguityKind::NotADelimiter => "not_a_delimiter",
             AmbiguityKind::MidLineDelimiter => "mid_line_delimiter",
             AmbiguityKind::PrefixBoundary => "prefix_boundary",
+            AmbiguityKind::ForwardedMessageBody => "forwarded_message_body",
             AmbiguityKind::UnclosedMultipart => "unclosed_multipart",
             AmbiguityKind::EmptyMultipart => "empty_multipart",
             AmbiguityKind::DataOutsideParts => "data_outside_parts",
@@ -237,6 +241,13 @@ impl Pass {
         let disposition = find("content-disposition")
             .map(|v| parse_params_value(v, AmbiguityKind::MalformedDisposition))
             .transpose()?;
+        let is_leaf = content_type.kind != "multipart"
+            && !(content_type.kind == "message" && content_type.subtype == "rfc822");
+        // A nested message: it starts a level and no multipart of its own encloses it yet.
+        let forwarded = level > 0 && multipart_depth == 0;
+        if forwarded && (fields.is_empty() || is_leaf && encoding != Encoding::Base64) {
+            return ambiguous(AmbiguityKind::ForwardedMessageBody);
+        }
 
         if content_type.kind == "multipart" {
             if encoding != Encoding::Identity {
@@ -648,10 +659,14 @@ fn boundary(params: &[Param]) -> Result<&[u8]> {
 /// or the two parameters, that decode differently are refused: parsers pick different ones.
 fn file_name(ct: &[Param], disposition: Option<&ParamsValue>) -> Result<Option<String>> {
     let from_disposition = match disposition {
-        Some(d) => parameter_text(&d.params, "filename")?,
+        Some(d) => parameter_text(&d.params, "filename", false)?,
         None => None,
     };
-    let from_type = parameter_text(ct, "name")?;
+    // RFC 2047 inside a parameter is not standard: Python's `email` (default policy) and
+    // mail-parser decode it, Courier and Python's compat32 show it raw. Allowed only in the
+    // Content-Type name beside a disposition file name, which every reader prefers (that is
+    // Thunderbird's way with non-ASCII names).
+    let from_type = parameter_text(ct, "name", from_disposition.is_some())?;
     match (from_disposition, from_type) {
         (Some(a), Some(b)) if a != b => ambiguous(AmbiguityKind::ConflictingFileName),
         (Some(a), _) => Ok(Some(a)),
@@ -662,11 +677,11 @@ fn file_name(ct: &[Param], disposition: Option<&ParamsValue>) -> Result<Option<S
 /// Longest RFC 2231 section list.
 const MAX_SECTIONS: usize = 64;
 
-fn parameter_text(params: &[Param], key: &str) -> Result<Option<String>> {
+fn parameter_text(params: &[Param], key: &str, rfc2047: bool) -> Result<Option<String>> {
     let plain = params
         .iter()
         .find(|p| p.attribute == key)
-        .map(|p| plain_text(&p.value))
+        .map(|p| plain_text(&p.value, rfc2047))
         .transpose()?;
     let extended = params
         .iter()
@@ -688,11 +703,13 @@ fn parameter_text(params: &[Param], key: &str) -> Result<Option<String>> {
     Ok(first)
 }
 
-/// A plain value: UTF-8 as it stands, or RFC 2047 encoded words (Outlook and Gmail write
-/// non-ASCII names that way).
-fn plain_text(value: &[u8]) -> Result<String> {
+/// A plain value: UTF-8 as it stands, or (when `rfc2047`) RFC 2047 encoded words only.
+fn plain_text(value: &[u8], rfc2047: bool) -> Result<String> {
     let bad = AmbiguityKind::MalformedFileName;
     if memchr::memmem::find(value, b"=?").is_some() {
+        if !rfc2047 {
+            return ambiguous(bad);
+        }
         return encoded_words(value).ok_or(InspectError::Ambiguous(bad));
     }
     String::from_utf8(value.to_vec()).or_else(|_| ambiguous(bad))

@@ -1,0 +1,225 @@
+#![cfg(feature = "real-peers")]
+//! Differential test of the strict MIME pass (issue 11, "Must show"): for a generated corpus of
+//! odd MIME (fixtures/mime/generate.py, 10,000 mutated messages by default), every message
+//! sealgate inspects without refusal shows exactly the same leaf parts (count, order, type, file
+//! name, SHA-256 of the decoded bytes) to Python's `email` (policy.default and compat32) and to
+//! Courier's `reformime`. Messages the policy passes outright are a subset of those.
+//!
+//! Needs python3 and reformime (Debian package maildrop). SEALGATE_MIME_CORPUS=N changes the
+//! corpus size. Takes about a minute and a half (the reformime processes dominate).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use sealgate::config::Config;
+use sealgate::envelope::Address;
+use sealgate::inspect::{self, InspectError, Limits};
+use sealgate::policy::{self, Registry, Verdict};
+use sha2::{Digest, Sha256};
+
+/// The strictest bounds the test configuration gives protected mail.
+const LIMITS: Limits = Limits {
+    max_nesting_depth: 4,
+    max_parts: 100,
+};
+const DEFAULT_CORPUS: usize = 10_000;
+/// The generator's seed: the corpus is the same bytes on every run.
+const SEED: u64 = 11;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One leaf as a reader sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+struct Leaf {
+    #[serde(rename = "type")]
+    content_type: String,
+    name: Option<String>,
+    sha256: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Reading {
+    Leaves(Vec<Leaf>),
+    Failed { error: String },
+}
+
+#[derive(serde::Deserialize)]
+struct PeerRecord {
+    file: String,
+    py_default: Reading,
+    py_compat32: Reading,
+    reformime: Reading,
+}
+
+fn generate(dir: &Path, count: usize) {
+    let status = Command::new("python3")
+        .arg(root().join("fixtures/mime/generate.py"))
+        .arg(dir)
+        .args(["--count", &count.to_string(), "--seed", &SEED.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run python3");
+    assert!(status.success(), "fixtures/mime/generate.py failed");
+}
+
+/// What the other readers see in `files`: one record per file.
+fn peers(files: &[PathBuf]) -> Vec<PeerRecord> {
+    let mut child = Command::new("python3")
+        .arg(root().join("fixtures/mime/peers.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let list: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "fixtures/mime/peers.py failed");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The test configuration plus a protocol with every default rule except the password search
+/// (2^19 SHA-256 rounds per try: minutes over the corpus, and nothing to do with MIME).
+fn registry(dir: &Path) -> Registry {
+    let mut text =
+        std::fs::read_to_string(root().join("fixtures/messages/sealgate-test.toml")).unwrap();
+    text.push_str(
+        "\n[[protocols]]\nid = \"mime-differential\"\ntitle = \"MIME differential\"\n\
+         mailboxes = [\"@mime.example\"]\nin_force_from = 2020-01-01\n\
+         [protocols.rules]\nforbid_password_in_message = false\n",
+    );
+    let path = dir.join("sealgate.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap();
+    Registry::new(&config.protocols, &config.policy)
+}
+
+#[test]
+fn every_message_sealgate_passes_shows_the_same_parts_to_python_and_courier() {
+    assert!(common::require_tool(
+        "python3",
+        "the Debian package python3"
+    ));
+    assert!(common::require_tool(
+        "reformime",
+        "the Debian package maildrop (.ci/install-deps)"
+    ));
+    let count = std::env::var("SEALGATE_MIME_CORPUS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_CORPUS);
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), count);
+
+    let registry = registry(dir.path());
+    let rcpt = registry.classify(&Address::parse("dossier@mime.example").unwrap().canonical());
+    let today = NaiveDate::from_ymd_opt(2025, 6, 2).unwrap();
+
+    let mut inspected: BTreeMap<String, Vec<Leaf>> = BTreeMap::new();
+    let mut refusals: BTreeMap<String, usize> = BTreeMap::new();
+    let mut policy_passes = 0usize;
+    for n in 0..count {
+        let name = format!("{n:05}.eml");
+        let raw = std::fs::read(dir.path().join(&name)).unwrap();
+        let decision = policy::evaluate(&registry, std::slice::from_ref(&rcpt), &raw, today);
+        if decision.verdict == Verdict::Pass {
+            policy_passes += 1;
+        }
+        match inspect::inspect(&raw, &LIMITS) {
+            Ok(found) => {
+                let leaves = found
+                    .leaves
+                    .iter()
+                    .map(|l| Leaf {
+                        content_type: l.content_type.clone(),
+                        name: l.filename.clone(),
+                        sha256: hex::encode(Sha256::digest(&l.bytes)),
+                    })
+                    .collect();
+                inspected.insert(name, leaves);
+            }
+            Err(e) => {
+                let label = match e {
+                    InspectError::Ambiguous(kind) => format!("mime_ambiguous/{}", kind.as_str()),
+                    InspectError::Unparseable(_) => "mime_unparseable".into(),
+                    InspectError::TooComplex(_) => "mime_too_complex".into(),
+                };
+                assert_ne!(
+                    decision.verdict,
+                    Verdict::Pass,
+                    "{name}: refused by inspection yet passed"
+                );
+                *refusals.entry(label).or_default() += 1;
+            }
+        }
+    }
+    let sealgate_done = started.elapsed();
+
+    let files: Vec<PathBuf> = inspected.keys().map(|n| dir.path().join(n)).collect();
+    let records = peers(&files);
+    assert_eq!(records.len(), files.len(), "peers.py skipped messages");
+    let mut disagreements = Vec::new();
+    for record in &records {
+        let ours = &inspected[&record.file];
+        for (reader, reading) in [
+            ("python email (default)", &record.py_default),
+            ("python email (compat32)", &record.py_compat32),
+            ("reformime", &record.reformime),
+        ] {
+            match reading {
+                Reading::Leaves(theirs) if theirs == ours => {}
+                Reading::Leaves(theirs) => disagreements.push(format!(
+                    "{}: {reader} sees {theirs:?}, sealgate {ours:?}",
+                    record.file
+                )),
+                Reading::Failed { error } => {
+                    disagreements.push(format!("{}: {reader} failed: {error}", record.file))
+                }
+            }
+        }
+    }
+    eprintln!(
+        "mime differential: corpus {count}, inspected without refusal {}, policy pass {policy_passes}, \
+         disagreements {}, sealgate {:.1} s, total {:.1} s; refusals {refusals:?}",
+        inspected.len(),
+        disagreements.len(),
+        sealgate_done.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreement(s) (index of mutations: fixtures/mime/generate.py):\n{}",
+        disagreements.len(),
+        disagreements
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // The corpus must exercise both sides: many messages judged, some passing the policy.
+    assert!(
+        inspected.len() * 10 >= count,
+        "only {} inspected",
+        inspected.len()
+    );
+    assert!(policy_passes * 50 >= count, "only {policy_passes} passed");
+}
