@@ -214,6 +214,10 @@ fn cases() -> Vec<Case> {
         ("rfc2047 half", thunderbird_with("name=\"verslag.7z\"", "name=\"=?utf-8?Q?verslag.7z\""), Some(MalformedFileName)),
         // Transfer encodings.
         ("uuencode", thunderbird_with("Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: x-uuencode"), Some(UnknownTransferEncoding)),
+        ("encoding with trailing space", thunderbird_with("Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: BASE64 "), Some(UnknownTransferEncoding)),
+        ("no mime-version", thunderbird_with("MIME-Version: 1.0\n", ""), Some(MissingMimeVersion)),
+        ("mime-version 1.1", thunderbird_with("MIME-Version: 1.0\n", "MIME-Version: 1.1\n"), Some(MissingMimeVersion)),
+        ("forwarded without mime-version", forwarded(seed("gmail").replacen("MIME-Version: 1.0\r\n", "", 1).as_bytes()), Some(MissingMimeVersion)),
         ("base64 with comment", thunderbird_with("Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: base64 (x)"), Some(UnknownTransferEncoding)),
         ("misspelled base64", thunderbird_with("Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: base-64"), Some(UnknownTransferEncoding)),
         ("base64 multipart", thunderbird_with("MIME-Version: 1.0", "MIME-Version: 1.0\nContent-Transfer-Encoding: base64"), Some(EncodedContainer)),

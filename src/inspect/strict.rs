@@ -36,6 +36,8 @@ pub const MAX_OUTSIDE_LINE: usize = 78;
 pub enum AmbiguityKind {
     /// A CR not followed by LF.
     BareCarriageReturn,
+    /// A message with Content-* fields but without `MIME-Version: 1.0`.
+    MissingMimeVersion,
     /// A line of only spaces or tabs inside a header block.
     WhitespaceOnlyHeaderLine,
     /// A header line that is neither a field, a continuation nor the end of the block.
@@ -84,6 +86,7 @@ impl AmbiguityKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AmbiguityKind::BareCarriageReturn => "bare_cr",
+            AmbiguityKind::MissingMimeVersion => "missing_mime_version",
             AmbiguityKind::WhitespaceOnlyHeaderLine => "whitespace_only_header_line",
             AmbiguityKind::MalformedHeaderLine => "malformed_header_line",
             AmbiguityKind::DuplicateField => "duplicate_field",
@@ -229,6 +232,21 @@ impl Pass {
                 .find(|f| f.is(name))
                 .map(|f| f.value.as_slice())
         };
+        // Without MIME-Version Courier reads a message as plain text whatever its Content-Type;
+        // Python's `email` and mail-parser do not.
+        let message = multipart_depth == 0;
+        if message
+            && !find("mime-version").is_some_and(mime_version_1)
+            && [
+                "content-type",
+                "content-transfer-encoding",
+                "content-disposition",
+            ]
+            .iter()
+            .any(|name| find(name).is_some())
+        {
+            return ambiguous(AmbiguityKind::MissingMimeVersion);
+        }
         let content_type = match find("content-type") {
             Some(value) => parse_content_type(value)?,
             None if default == Default::Digest => return ambiguous(AmbiguityKind::DigestDefault),
@@ -615,10 +633,17 @@ enum Encoding {
     QuotedPrintable,
 }
 
+/// `1.0`, alone or followed by whitespace (Apple Mail adds a comment).
+fn mime_version_1(v: &[u8]) -> bool {
+    let v = &v[skip_wsp(v, 0)..];
+    v.strip_prefix(b"1.0")
+        .is_some_and(|rest| rest.first().is_none_or(|&b| is_wsp(b)))
+}
+
+/// One mechanism after optional leading whitespace. Trailing whitespace is refused: Python's
+/// `email` then takes the body as it stands, others decode it.
 fn parse_encoding(v: &[u8]) -> Result<Encoding> {
-    let start = skip_wsp(v, 0);
-    let end = v.len() - v.iter().rev().take_while(|&&b| is_wsp(b)).count();
-    let word = v.get(start..end).unwrap_or_default();
+    let word = &v[skip_wsp(v, 0)..];
     let is = |name: &str| word.eq_ignore_ascii_case(name.as_bytes());
     if is("7bit") || is("8bit") || is("binary") {
         Ok(Encoding::Identity)
