@@ -394,3 +394,42 @@ fn ordinary_mail_is_never_parsed() {
     );
     assert_eq!(decision.verdict, Verdict::Pass);
 }
+
+fn outcome(message: &[u8]) -> String {
+    match inspect::inspect(message, &LIMITS) {
+        Ok(found) => format!("inspected/{}", found.leaves.len()),
+        Err(InspectError::Ambiguous(kind)) => format!("mime_ambiguous/{}", kind.as_str()),
+        Err(InspectError::Unparseable(_)) => "mime_unparseable".into(),
+        Err(InspectError::TooComplex(_)) => "mime_too_complex".into(),
+    }
+}
+
+/// The first 100 messages of the differential corpus (fixtures/mime/sample/, made by
+/// `generate.py fixtures/mime/sample --count 100`) keep their outcome: a regression check of
+/// the strict pass that needs no Python. SEALGATE_BLESS=1 rewrites expected.tsv.
+#[test]
+fn the_committed_sample_keeps_its_outcomes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mime/sample");
+    let index = std::fs::read_to_string(dir.join("index.tsv")).unwrap();
+    let mut actual = String::new();
+    for line in index.lines() {
+        let file = line.split('\t').next().unwrap();
+        let message = std::fs::read(dir.join(file)).unwrap();
+        actual.push_str(&format!("{file}\t{}\n", outcome(&message)));
+    }
+    let expected_path = dir.join("expected.tsv");
+    if std::env::var("SEALGATE_BLESS").as_deref() == Ok("1") {
+        std::fs::write(&expected_path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(expected_path).unwrap();
+    let differences: Vec<String> = expected
+        .lines()
+        .zip(actual.lines())
+        .filter(|(e, a)| e != a)
+        .map(|(e, a)| format!("expected {e}, got {a}"))
+        .collect();
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert_eq!(expected.lines().count(), 100);
+    // Both sides are represented.
+    assert!(expected.contains("inspected/") && expected.contains("mime_ambiguous/"));
+}
