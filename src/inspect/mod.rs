@@ -86,6 +86,13 @@ pub fn inspect(raw: &[u8], limits: &Limits) -> Result<Inspection, InspectError> 
     Ok(inspection)
 }
 
+/// mail-parser's reading alone, without the strict pass: for measuring what the strict pass
+/// closes (tests/mime_differential.rs), never for a decision.
+#[doc(hidden)]
+pub fn lenient_walk(raw: &[u8], limits: &Limits) -> Result<Inspection, InspectError> {
+    walk(raw, limits).map(|(inspection, _)| inspection)
+}
+
 /// mail-parser's reading: the inspection and the shape of every leaf, in document order.
 fn walk(raw: &[u8], limits: &Limits) -> Result<(Inspection, Vec<strict::Shape>), InspectError> {
     let message = MessageParser::default()
