@@ -271,3 +271,115 @@ fn differences(record: &PeerRecord, ours: &[Leaf]) -> Vec<String> {
     }
     out
 }
+
+/// Through the running gateway (swaks to the byte-exact sink): the differentials of issue 11
+/// get `550 5.6.0 ... (sealgate: mime_ambiguous)` in both languages, quote nothing from the
+/// message and never reach the next hop; the Thunderbird control arrives unchanged.
+#[test]
+fn the_issue_s_differentials_are_refused_by_the_gateway() {
+    if !common::require_peers() {
+        return;
+    }
+    let sink = common::Sink::start();
+    let mut config = common::GatewayConfig::new(sink.port());
+    config.set("policy", "own_domains", "[\"opgroeien.be\"]").append(
+        "[[protocols]]\nid = \"p\"\ntitle = \"Protocol\"\nmailboxes = [\"kindengezin@wervik.be\"]\n\
+         in_force_from = 2023-12-01\n",
+    );
+    let gateway = config.start();
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::fs::read_to_string(root().join("fixtures/mime/seeds/thunderbird.eml")).unwrap();
+    let boundary = "------------0aBcDeFgHiJkLmNoPqRsTuVw";
+    let marker = "Kerkstraat-1-Wervik";
+    let send = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let data = format!("@{}", path.display());
+        common::swaks(&[
+            "--server",
+            &gateway.server(),
+            "--from",
+            "an.peeters@opgroeien.be",
+            "--to",
+            "kindengezin@wervik.be",
+            "--data",
+            &data,
+        ])
+    };
+    let text = "Beste collega,\r\n";
+    let part = format!("--{boundary}\r\nContent-Type: application/x-7z");
+    let marked = seed.replace(boundary, &format!("{marker}-{boundary}"));
+    let cases = [
+        (
+            "mid-line close",
+            seed.replacen(text, &format!("Beste, zie bijlage. --{boundary}--\r\n"), 1),
+        ),
+        (
+            "html comment",
+            seed.replacen(text, &format!("<!----{boundary}---->\r\n"), 1),
+        ),
+        (
+            "boundary prefix line",
+            seed.replacen(text, &format!("--{boundary}x\r\n"), 1),
+        ),
+        (
+            "whitespace-only header line",
+            seed.replacen(
+                &part,
+                &format!("--{boundary}\r\n \r\nContent-Type: application/x-7z"),
+                1,
+            ),
+        ),
+        (
+            "duplicate content-type",
+            seed.replacen(
+                "Content-Disposition: attachment",
+                "Content-Type: text/plain\r\nContent-Disposition: attachment",
+                1,
+            ),
+        ),
+        (
+            "semicolon content-type",
+            seed.replacen(
+                "Content-Type: application/x-7z-compressed;",
+                "Content-Type: ;application/x-7z-compressed;",
+                1,
+            ),
+        ),
+        (
+            "marker in boundary",
+            marked.replacen(text, &format!("zie --{marker}-{boundary}--\r\n"), 1),
+        ),
+    ];
+    for (name, message) in &cases {
+        assert_ne!(message, &seed, "{name}: mutation did not apply");
+        let run = send("m.eml", message);
+        let refusal: Vec<String> = run
+            .server_lines()
+            .into_iter()
+            .filter(|l| l.starts_with("550"))
+            .collect();
+        assert!(
+            refusal.len() >= 3
+                && refusal
+                    .iter()
+                    .all(|l| l.starts_with("550-5.6.0 ") || l.starts_with("550 5.6.0 ")),
+            "{name}: {}",
+            run.transcript
+        );
+        let reply = refusal.join("\n");
+        assert!(
+            reply.contains("mime_ambiguous") && reply.contains("NL:") && reply.contains("EN:"),
+            "{name}: {reply}"
+        );
+        assert!(!reply.contains(marker), "{name}: {reply}");
+    }
+    let control = send("control.eml", &seed);
+    control.assert_ok();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let arrived = sink.messages();
+    assert_eq!(arrived.len(), 1, "only the control may arrive");
+    let mut sent = seed.into_bytes();
+    sent.extend_from_slice(b"\r\n"); // swaks adds CRLF before the final dot
+    common::assert_relayed_exactly(&sent, &arrived[0].bytes);
+}
