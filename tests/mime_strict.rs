@@ -433,3 +433,47 @@ fn the_committed_sample_keeps_its_outcomes() {
     // Both sides are represented.
     assert!(expected.contains("inspected/") && expected.contains("mime_ambiguous/"));
 }
+
+/// Byte-level damage to the seed layouts (flips, inserted line breaks, dashes and colons, cut
+/// ends, repeated slices) never makes the strict pass or the inspection panic, and never makes
+/// inspection succeed where the strict pass refused. Deterministic (xorshift, fixed seed).
+#[test]
+fn damaged_messages_never_panic() {
+    let mut state: u64 = 0x5EA1_6A7E;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n.max(1) as u64) as usize
+    };
+    const INSERTS: [&[u8]; 8] = [b"\r\n", b"\r", b"\n", b"--", b":", b" ", b"\"", b"="];
+    for round in 0..20_000 {
+        let mut message = seed(LAYOUTS[round % LAYOUTS.len()]).into_bytes();
+        for _ in 0..1 + next(4) {
+            let at = next(message.len());
+            match next(5) {
+                0 => message[at] ^= 1 << next(8),
+                1 => {
+                    let insert = INSERTS[next(INSERTS.len())];
+                    message.splice(at..at, insert.iter().copied());
+                }
+                2 => message.truncate(at),
+                3 => {
+                    let end = (at + next(200)).min(message.len());
+                    let copy = message[at..end].to_vec();
+                    let to = next(message.len());
+                    message.splice(to..to, copy);
+                }
+                _ => {
+                    let end = (at + next(40)).min(message.len());
+                    message.drain(at..end);
+                }
+            }
+        }
+        let strict = inspect::strict::leaves(&message, &LIMITS);
+        let inspected = inspect::inspect(&message, &LIMITS);
+        if strict.is_err() {
+            assert!(inspected.is_err(), "round {round}");
+        }
+    }
+}
