@@ -452,7 +452,11 @@ fn damaged_messages_never_panic() {
         for _ in 0..1 + next(4) {
             let at = next(message.len());
             match next(5) {
-                0 => message[at] ^= 1 << next(8),
+                0 => {
+                    if let Some(byte) = message.get_mut(at) {
+                        *byte ^= 1 << next(8);
+                    }
+                }
                 1 => {
                     let insert = INSERTS[next(INSERTS.len())];
                     message.splice(at..at, insert.iter().copied());
