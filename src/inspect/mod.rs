@@ -10,10 +10,12 @@
 //! this module adds the bounds (parts, multipart depth, nested messages, header size).
 
 mod classify;
+pub mod strict;
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 pub use classify::LeafKind;
+pub use strict::AmbiguityKind;
 
 /// Multipart levels inside one message. Real clients use three or four.
 pub const MAX_MULTIPART_DEPTH: usize = 16;
@@ -22,13 +24,17 @@ pub const MAX_HEADER_BYTES: usize = 256 * 1024;
 /// Header fields in one header block.
 pub const MAX_HEADER_FIELDS: usize = 1000;
 
-/// Why a message could not be inspected. Both refuse protected mail.
+/// Why a message could not be inspected. Every variant refuses protected mail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InspectError {
     #[error("MIME structure cannot be read: {0}")]
     Unparseable(String),
     #[error("MIME structure is too complex: {0}")]
     TooComplex(String),
+    /// Two reasonable parsers could read the bytes differently (the strict pass, [`strict`]).
+    /// A closed kind: nothing taken from the message.
+    #[error("MIME structure is ambiguous: {}", .0.as_str())]
+    Ambiguous(AmbiguityKind),
 }
 
 /// The bounds of one walk, from the protocol's rules.
@@ -67,8 +73,28 @@ pub struct Inspection {
     pub crypto_containers: Vec<String>,
 }
 
-/// Walks `raw` within `limits`.
+/// Reads `raw` with the strict pass first and, when it finds nothing ambiguous, walks it with
+/// mail-parser within `limits`: the message is inspected only when both readings find exactly
+/// the same leaf parts. mail-parser never sees what the strict pass refuses (its leniency, and
+/// its debug assertions, are not exercised by hostile structure).
 pub fn inspect(raw: &[u8], limits: &Limits) -> Result<Inspection, InspectError> {
+    let strict = strict::leaves(raw, limits)?;
+    let (inspection, shapes) = walk(raw, limits)?;
+    if strict != shapes {
+        return Err(InspectError::Ambiguous(AmbiguityKind::PartsDiffer));
+    }
+    Ok(inspection)
+}
+
+/// mail-parser's reading alone, without the strict pass: for measuring what the strict pass
+/// closes (tests/mime_differential.rs), never for a decision.
+#[doc(hidden)]
+pub fn lenient_walk(raw: &[u8], limits: &Limits) -> Result<Inspection, InspectError> {
+    walk(raw, limits).map(|(inspection, _)| inspection)
+}
+
+/// mail-parser's reading: the inspection and the shape of every leaf, in document order.
+fn walk(raw: &[u8], limits: &Limits) -> Result<(Inspection, Vec<strict::Shape>), InspectError> {
     let message = MessageParser::default()
         .parse(raw)
         .ok_or_else(|| InspectError::Unparseable("no message header found".into()))?;
@@ -79,15 +105,17 @@ pub fn inspect(raw: &[u8], limits: &Limits) -> Result<Inspection, InspectError> 
             message_id: message.message_id().map(str::to_string),
             ..Inspection::default()
         },
+        shapes: Vec::new(),
     };
     walk.message(&message, 0)?;
-    Ok(walk.out)
+    Ok((walk.out, walk.shapes))
 }
 
 struct Walk {
     limits: Limits,
     parts_seen: usize,
     out: Inspection,
+    shapes: Vec<strict::Shape>,
 }
 
 impl Walk {
@@ -137,6 +165,15 @@ impl Walk {
                 }
                 _ => {
                     let leaf = leaf(part, message.raw_message.as_ref(), level, index)?;
+                    self.shapes.push(strict::Shape {
+                        content_type: leaf.content_type.clone(),
+                        disposition: part
+                            .content_disposition()
+                            .map(|d| d.ctype().to_ascii_lowercase()),
+                        filename: leaf.filename.clone(),
+                        decoded_len: leaf.bytes.len(),
+                        level,
+                    });
                     self.out.leaves.push(leaf);
                 }
             }
@@ -262,12 +299,12 @@ mod tests {
         let mut raw = String::from("Subject: bomb\r\nMIME-Version: 1.0\r\n");
         for i in 0..40 {
             raw.push_str(&format!(
-                "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+                "Content-Type: multipart/mixed; boundary=b{i:02}\r\n\r\n--b{i:02}\r\n"
             ));
         }
         raw.push_str("Content-Type: text/plain\r\n\r\nx\r\n");
         for i in (0..40).rev() {
-            raw.push_str(&format!("--b{i}--\r\n"));
+            raw.push_str(&format!("--b{i:02}--\r\n"));
         }
         let err = inspect(raw.as_bytes(), &LIMITS).unwrap_err();
         assert!(matches!(err, InspectError::TooComplex(_)), "{err}");

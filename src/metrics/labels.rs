@@ -83,6 +83,7 @@ pub const REJECTION_REASONS: &[&str] = &[
     "protocol_not_in_force",
     "mime_unparseable",
     "mime_too_complex",
+    "mime_ambiguous",
     "relay_denied",
     "bad_address",
     "message_too_big",

@@ -63,10 +63,11 @@ pub enum ReasonCode {
     ProtocolNotInForce,
     MimeUnparseable,
     MimeTooComplex,
+    MimeAmbiguous,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 16] = [
+    pub const ALL: [ReasonCode; 17] = [
         ReasonCode::NoArchive,
         ReasonCode::NotSevenZ,
         ReasonCode::ArchiveCorrupt,
@@ -83,6 +84,7 @@ impl ReasonCode {
         ReasonCode::ProtocolNotInForce,
         ReasonCode::MimeUnparseable,
         ReasonCode::MimeTooComplex,
+        ReasonCode::MimeAmbiguous,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +105,7 @@ impl ReasonCode {
             ReasonCode::ProtocolNotInForce => "protocol_not_in_force",
             ReasonCode::MimeUnparseable => "mime_unparseable",
             ReasonCode::MimeTooComplex => "mime_too_complex",
+            ReasonCode::MimeAmbiguous => "mime_ambiguous",
         }
     }
 
@@ -160,7 +163,9 @@ pub fn reject_reply(decision: &Decision) -> (u16, [u8; 3], Vec<String>) {
         && decision.reasons.iter().all(|r| {
             matches!(
                 r.code,
-                ReasonCode::MimeUnparseable | ReasonCode::MimeTooComplex
+                ReasonCode::MimeUnparseable
+                    | ReasonCode::MimeTooComplex
+                    | ReasonCode::MimeAmbiguous
             )
         });
     let enhanced = if mime_only { [5, 6, 0] } else { [5, 7, 1] };

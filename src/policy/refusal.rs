@@ -96,6 +96,12 @@ fn builtin(code: ReasonCode) -> Text {
             "Verstuur opnieuw vanuit uw gewone mailprogramma.",
             "Send again from your usual mail program.",
         ),
+        R::MimeAmbiguous => with_fix(
+            "De opbouw (MIME) van het bericht is dubbelzinnig.",
+            "The message structure (MIME) is ambiguous.",
+            "Verstuur opnieuw vanuit uw gewone mailprogramma; archiefnaam zonder accenten.",
+            "Send again from your usual mail program; archive name without accents.",
+        ),
         R::MimeTooComplex => with_fix(
             "Het bericht is te complex om na te kijken.",
             "The message is too complex to check.",
@@ -175,7 +181,7 @@ fn rank(code: ReasonCode) -> u8 {
     match code {
         R::ProtocolNotInForce => 0,
         R::UnrelatedRecipient => 1,
-        R::MimeUnparseable | R::MimeTooComplex => 2,
+        R::MimeUnparseable | R::MimeTooComplex | R::MimeAmbiguous => 2,
         R::NoArchive | R::NotSevenZ => 3,
         R::ArchiveNotEncrypted | R::ArchivePartiallyEncrypted | R::ArchiveCorrupt => 4,
         R::HeaderNotEncrypted | R::WeakKeyDerivation => 5,
@@ -315,7 +321,7 @@ pub fn compose(facts: &RefusalFacts<'_>) -> Refusal {
 fn is_structure(code: ReasonCode) -> bool {
     matches!(
         code,
-        ReasonCode::MimeUnparseable | ReasonCode::MimeTooComplex
+        ReasonCode::MimeUnparseable | ReasonCode::MimeTooComplex | ReasonCode::MimeAmbiguous
     )
 }
 

@@ -78,6 +78,9 @@ pub fn evaluate(
         Err(inspect::InspectError::TooComplex(detail)) => {
             findings.add_detail(ReasonCode::MimeTooComplex, &detail)
         }
+        Err(inspect::InspectError::Ambiguous(kind)) => {
+            findings.add_detail(ReasonCode::MimeAmbiguous, kind.as_str())
+        }
         Ok(inspection) => {
             message_id = inspection.message_id.clone();
             let archives = judge_archives(&inspection);

@@ -103,6 +103,11 @@ pub fn default_text(code: ReasonCode) -> String {
             "EN: The message is too complex to check ({detail}). Send a simple message with only the encrypted 7z archive attached.",
             false,
         ),
+        ReasonCode::MimeAmbiguous => (
+            "NL: De opbouw van het bericht (MIME) is dubbelzinnig: verschillende mailprogramma's zouden er andere bijlagen in zien, dus de gateway kan niet nagaan wat de ontvanger krijgt (technisch: {detail}). Verstuur het bericht opnieuw vanuit uw gewone mailprogramma (Outlook, Thunderbird, webmail), met het versleutelde 7z-archief als gewone bijlage met een eenvoudige naam (letters en cijfers, zonder accenten); bewerk de broncode van het bericht niet en stuur geen bericht door dat u van elders kreeg.",
+            "EN: The structure of the message (MIME) is ambiguous: different mail programs would see different attachments in it, so the gateway cannot check what the recipient gets (technical: {detail}). Send the message again from your normal mail program (Outlook, Thunderbird, webmail), with the encrypted 7z archive as a normal attachment with a plain name (letters and digits, no accents); do not edit the message source and do not forward a message you received from elsewhere.",
+            false,
+        ),
     };
     if fix {
         format!("{nl}\n{en}\n{FIX_NL}\n{FIX_EN}")
