@@ -4,6 +4,32 @@
 //! Only numbers whose check digits are valid count, so ordinary numbers (phone numbers,
 //! amounts, dossier numbers) rarely trip the rule. The value found is never returned: it would
 //! end up in a reply or a log.
+//!
+//! People write these numbers in many ways, and mail programs rewrap and re-encode them, so
+//! every text is first *normalised* ([`normalise`]): invisible characters (zero-width spaces,
+//! soft hyphens, joiners, bidi marks, variation selectors, combining marks) are dropped, the
+//! text goes through Unicode NFKC (full-width and other compatibility digits and letters
+//! become ASCII), decimal digits of other scripts become ASCII digits, any run of separators
+//! (white space and line breaks, `.` `,` `/` `-` `_`, hyphens and dashes, `>` quote marks at
+//! the start of a line) becomes one space and any run of other characters one `#`. The
+//! matchers then read digit groups joined by single spaces:
+//!
+//! - INSZ: any consecutive digit groups of one run whose digits add up to exactly 11
+//!   (11, 6-5, 6-3-2, 2-2-2-3-2, 4-4-3, and whatever split a hard wrap makes), starting and
+//!   ending at group boundaries so a match never takes digits out of a longer number.
+//! - IBAN: two letters and two check digits at the start of a word, then letters and digits in
+//!   groups; the length of the country (numeric-only countries may hold no letters), ending at
+//!   a group boundary, mod 97.
+//!
+//! Cost: NFKC and the scans are single passes; the normalised copy holds at most a few bytes
+//! per input character (NFKC expansions to ASCII are short, other runs collapse to one byte);
+//! the INSZ window holds at most [`MAX_INSZ_GROUPS`] groups and each IBAN candidate reads at
+//! most 34 characters. Time and memory are linear in the text, which the message size bounds.
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::inspect::html::{self, Piece};
 
 /// Which kind of identifier was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,77 +40,179 @@ pub enum Identifier {
 
 /// The first valid identifier in `text`, if any.
 pub fn find(text: &str) -> Option<Identifier> {
-    if contains_national_number(text) {
+    find_normalised(&normalise(text))
+}
+
+/// The first valid identifier in HTML source: in its text, where every tag separates (so
+/// `12<br>34` and `8507<span>3003328</span>` are read as groups of one number), in
+/// `<title>`, and, each on its own, in every attribute value, style sheet, script and comment.
+pub fn find_in_html(source: &str) -> Option<Identifier> {
+    let mut text = String::with_capacity(source.len() / 2);
+    let mut found = None;
+    html::pieces(source, |piece, value| match piece {
+        Piece::Text => {
+            text.push_str(value);
+            text.push('\n');
+        }
+        Piece::Attribute | Piece::Raw => {
+            if found.is_none() {
+                found = find(value);
+            }
+        }
+    });
+    found.or_else(|| find(&text))
+}
+
+fn find_normalised(normalised: &[u8]) -> Option<Identifier> {
+    if contains_national_number(normalised) {
         Some(Identifier::NationalNumber)
-    } else if contains_iban(text) {
+    } else if contains_iban(normalised) {
         Some(Identifier::Iban)
     } else {
         None
     }
 }
 
-/// Group shapes in which people write the 11 digits: 85073003328, 850730-033-28,
-/// 85.07.30-033.28, 850730 03328.
-const INSZ_SHAPES: [&[usize]; 4] = [&[11], &[6, 3, 2], &[2, 2, 2, 3, 2], &[6, 5]];
+/// Digit groups one INSZ may span (2-2-2-3-2 is five; a hard wrap inside a group adds one).
+pub const MAX_INSZ_GROUPS: usize = 7;
+const INSZ_DIGITS: usize = 11;
+/// The byte that stands for a run of separators in normalised text.
+const SEPARATOR: u8 = b' ';
+/// The byte that stands for a run of any other characters.
+const OTHER: u8 = b'#';
 
-fn is_digit_separator(c: char) -> bool {
-    matches!(c, ' ' | '.' | '-' | '/' | '\u{a0}')
+/// Characters a reader does not see (or sees as nothing between two digits).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}'
+        | '\u{ffa0}' | '\u{1bca0}'..='\u{1bca3}' | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0000}'..='\u{e0fff}')
 }
 
-/// Scans digit groups split by single separators (a run ends at any other character), keeping
-/// only the last five groups: constant memory, one pass.
-fn contains_national_number(text: &str) -> bool {
-    let mut window: Vec<&str> = Vec::with_capacity(5);
-    let mut start: Option<usize> = None;
-    let mut after_separator = false;
-    for (i, c) in text
-        .char_indices()
-        .chain(std::iter::once((text.len(), '\0')))
-    {
-        if c.is_ascii_digit() {
-            start.get_or_insert(i);
-            after_separator = false;
+/// What people put between the groups of a number.
+fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '.' | ',' | '/' | '-' | '_' | '\u{b7}' | '\u{2010}'
+                ..='\u{2015}' | '\u{2022}' | '\u{2043}' | '\u{2212}' | '\u{30fb}'
+        )
+}
+
+fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// The digit zero of the decimal digit blocks NFKC leaves alone (Arabic-Indic, Devanagari,
+/// Bengali, Thai, ...): a reader reads them as digits.
+const DIGIT_ZEROS: [u32; 33] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xAA50,
+];
+
+fn ascii_digit(c: char) -> Option<u8> {
+    let code = u32::from(c);
+    DIGIT_ZEROS
+        .iter()
+        .find(|&&zero| (zero..zero + 10).contains(&code))
+        .and_then(|&zero| u8::try_from(code - zero).ok())
+        .map(|d| b'0' + d)
+}
+
+/// `text` as the matchers read it: ASCII letters and digits, [`SEPARATOR`] for every run of
+/// separators, [`OTHER`] for every run of anything else (see the module documentation).
+pub fn normalise(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut line_break_in_run = false;
+    for c in text.chars().filter(|&c| !is_invisible(c)).nfkc() {
+        if is_invisible(c) || is_combining_mark(c) {
             continue;
         }
-        if let Some(s) = start.take() {
-            if window.len() == 5 {
-                window.remove(0);
+        let byte = if c.is_ascii_alphanumeric() {
+            Some(c as u8)
+        } else {
+            ascii_digit(c)
+        };
+        if let Some(byte) = byte {
+            out.push(byte);
+            line_break_in_run = false;
+        } else if is_separator(c) || (c == '>' && line_break_in_run) {
+            line_break_in_run |= is_line_break(c);
+            if out.last() != Some(&SEPARATOR) {
+                out.push(SEPARATOR);
             }
-            window.push(&text[s..i]);
-            if ends_with_national_number(&window) {
-                return true;
+        } else {
+            line_break_in_run = false;
+            if out.last() != Some(&OTHER) {
+                out.push(OTHER);
             }
         }
-        if is_digit_separator(c) && !after_separator && !window.is_empty() {
-            after_separator = true;
+    }
+    out
+}
+
+/// Digit groups joined by single separators; every window of consecutive groups (at most
+/// [`MAX_INSZ_GROUPS`]) with exactly 11 digits is a candidate.
+fn contains_national_number(s: &[u8]) -> bool {
+    let mut groups: std::collections::VecDeque<(usize, usize)> =
+        std::collections::VecDeque::with_capacity(MAX_INSZ_GROUPS);
+    let mut i = 0;
+    while i < s.len() {
+        if !s[i].is_ascii_digit() {
+            i += 1;
             continue;
         }
-        after_separator = false;
-        window.clear();
+        let start = i;
+        while i < s.len() && s[i].is_ascii_digit() {
+            i += 1;
+        }
+        let joined = start >= 2 && s[start - 1] == SEPARATOR && s[start - 2].is_ascii_digit();
+        if !joined {
+            groups.clear();
+        }
+        if groups.len() == MAX_INSZ_GROUPS {
+            groups.pop_front();
+        }
+        groups.push_back((start, i));
+        let mut total = 0;
+        for k in (0..groups.len()).rev() {
+            let (a, b) = groups[k];
+            total += b - a;
+            if total > INSZ_DIGITS {
+                break;
+            }
+            if total == INSZ_DIGITS {
+                let digits: Vec<u8> = groups
+                    .range(k..)
+                    .flat_map(|&(a, b)| s[a..b].iter().copied())
+                    .collect();
+                if is_national_number_bytes(&digits) {
+                    return true;
+                }
+                break;
+            }
+        }
     }
     false
-}
-
-/// Whether the last groups have one of the shapes and form a valid number.
-fn ends_with_national_number(groups: &[&str]) -> bool {
-    INSZ_SHAPES.iter().any(|shape| {
-        groups.len() >= shape.len() && {
-            let tail = &groups[groups.len() - shape.len()..];
-            tail.iter()
-                .zip(shape.iter())
-                .all(|(g, &len)| g.len() == len)
-                && is_national_number(&tail.concat())
-        }
-    })
 }
 
 /// Valid INSZ: a plausible date part (bis numbers add 20 or 40 to the month) and check digits
 /// 97 - (first nine digits mod 97), with "2" in front of the nine digits for births from 2000.
 pub fn is_national_number(digits: &str) -> bool {
-    if digits.len() != 11 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    is_national_number_bytes(digits.as_bytes())
+}
+
+fn is_national_number_bytes(digits: &[u8]) -> bool {
+    if digits.len() != INSZ_DIGITS || !digits.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let number = |s: &str| s.parse::<u64>().unwrap_or(u64::MAX);
+    let number = |s: &[u8]| s.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
     let month = number(&digits[2..4]);
     let day = number(&digits[4..6]);
     let month_ok = month <= 12 || (20..=32).contains(&month) || (40..=52).contains(&month);
@@ -178,57 +306,83 @@ const IBAN_LENGTHS: &[(&str, usize)] = &[
     ("XK", 20),
 ];
 
-fn contains_iban(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    (0..bytes.len()).any(|i| iban_at(bytes, i))
+/// Countries whose IBAN holds digits only after the country code (SWIFT IBAN registry):
+/// a letter in the account part ends the candidate.
+const NUMERIC_IBAN_COUNTRIES: [&str; 24] = [
+    "AE", "AT", "BA", "BE", "CZ", "DE", "DK", "EE", "ES", "FI", "FO", "GL", "HR", "HU", "IL", "LT",
+    "NO", "PL", "PT", "RS", "SE", "SI", "SK", "TN",
+];
+/// Longest IBAN.
+const MAX_IBAN: usize = 34;
+/// Shortest IBAN of a country not in [`IBAN_LENGTHS`].
+const MIN_IBAN: usize = 15;
+/// Letters in one group of an IBAN written in groups ("WEST", "ABNA"): a longer word ends it.
+const MAX_LETTER_GROUP: usize = 4;
+
+fn contains_iban(s: &[u8]) -> bool {
+    (0..s.len()).any(|i| iban_at(s, i))
 }
 
-/// Length of an IBAN group separator at `bytes[j]`: space, dash or no-break space (UTF-8).
-fn separator_len(bytes: &[u8], j: usize) -> usize {
-    match bytes[j..] {
-        [b' ' | b'-', ..] => 1,
-        [0xC2, 0xA0, ..] => 2,
-        _ => 0,
-    }
-}
-
-/// An IBAN starting at `bytes[i]`: two letters, two digits, then letters and digits, in one
-/// block or in groups split by single separators. Works on bytes: no copy of long texts.
-fn iban_at(bytes: &[u8], i: usize) -> bool {
-    let starts = bytes.len() >= i + 4
-        && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
-        && bytes[i].is_ascii_alphabetic()
-        && bytes[i + 1].is_ascii_alphabetic()
-        && bytes[i + 2].is_ascii_digit()
-        && bytes[i + 3].is_ascii_digit();
+/// An IBAN starting at `s[i]` (normalised text): two letters, two digits, then letters and
+/// digits, in one block or in groups joined by single separators.
+fn iban_at(s: &[u8], i: usize) -> bool {
+    let starts = s.len() >= i + 4
+        && (i == 0 || !s[i - 1].is_ascii_alphanumeric())
+        && s[i].is_ascii_alphabetic()
+        && s[i + 1].is_ascii_alphabetic()
+        && s[i + 2].is_ascii_digit()
+        && s[i + 3].is_ascii_digit();
     if !starts {
         return false;
     }
-    // The characters collected, and whether a word boundary follows each one.
-    let mut body = String::new();
-    let mut boundaries = Vec::new();
+    let country = [s[i].to_ascii_uppercase(), s[i + 1].to_ascii_uppercase()];
+    let country = std::str::from_utf8(&country).unwrap_or_default();
+    let length = IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| *c == country)
+        .map(|&(_, len)| len);
+    let numeric = NUMERIC_IBAN_COUNTRIES.contains(&country);
+    let mut body = [0u8; MAX_IBAN];
+    let mut n = 0;
+    let mut group = (0usize, 0usize); // (length, letters) of the current group
+    let mut groups_regular = true; // every finished group has four characters
     let mut j = i;
-    while j < bytes.len() && body.len() < 34 {
-        let b = bytes[j];
-        if b.is_ascii_alphanumeric() {
-            body.push(char::from(b.to_ascii_uppercase()));
-            boundaries.push(!bytes.get(j + 1).is_some_and(u8::is_ascii_alphanumeric));
+    while n < MAX_IBAN {
+        let Some(&b) = s.get(j) else {
+            return false;
+        };
+        if b == SEPARATOR && n > 0 && s.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) {
+            groups_regular &= group.0 == 4;
+            group = (0, 0);
             j += 1;
             continue;
         }
-        let sep = separator_len(bytes, j);
-        if sep > 0 && bytes.get(j + sep).is_some_and(u8::is_ascii_alphanumeric) {
-            j += sep;
-        } else {
-            break;
+        if !b.is_ascii_alphanumeric() || (n >= 4 && numeric && !b.is_ascii_digit()) {
+            return false;
+        }
+        group.0 += 1;
+        if b.is_ascii_alphabetic() {
+            group.1 += 1;
+        }
+        if n >= 4 && group.1 == group.0 && group.1 > MAX_LETTER_GROUP {
+            return false;
+        }
+        body[n] = b.to_ascii_uppercase();
+        n += 1;
+        j += 1;
+        let group_ends = !s.get(j).is_some_and(u8::is_ascii_alphanumeric);
+        let candidate = std::str::from_utf8(&body[..n]).unwrap_or_default();
+        match length {
+            Some(len) if n == len => return group_ends && iban_checksum_ok(candidate),
+            Some(_) => {}
+            None => {
+                if n >= MIN_IBAN && group_ends && groups_regular && iban_checksum_ok(candidate) {
+                    return true;
+                }
+            }
         }
     }
-    let country = &body[..2];
-    match IBAN_LENGTHS.iter().find(|(c, _)| *c == country) {
-        Some(&(_, len)) => body.len() >= len && iban_checksum_ok(&body[..len]),
-        None => (15..=body.len().min(34))
-            .any(|len| boundaries[len - 1] && iban_checksum_ok(&body[..len])),
-    }
+    false
 }
 
 /// ISO 13616: move the first four characters to the end, letters to 10..35, mod 97 == 1.
