@@ -3,10 +3,13 @@
 //! `filename=` parameters, Thread-Topic, `X-` fields, the Message-ID.
 //!
 //! Each field gives one string: the field as written (name and value, folds kept, lossy
-//! UTF-8) and, after a line break, mail-parser's decoded reading of it (RFC 2047 encoded words
-//! and RFC 2231 parameters decoded). Whichever of the two a reader's program shows, the scan
-//! sees it. The size is bounded by the header bounds of the walk (`MAX_HEADER_BYTES`).
+//! UTF-8), then on lines of their own mail-parser's structured reading of it (addresses,
+//! RFC 2231 parameters) and its unstructured reading (RFC 2047 encoded words decoded wherever
+//! they stand, also in `X-` fields and Thread-Topic, which mail-parser otherwise keeps raw).
+//! Whichever a reader's program shows, the scan sees it. About three times the header bytes,
+//! which the header bounds of the walk (`MAX_HEADER_BYTES`, `MAX_HEADER_FIELDS`) limit.
 
+use mail_parser::parsers::MessageStream;
 use mail_parser::{Address, HeaderValue, MessagePart};
 
 /// One string per header field of `part`; `raw` is the message the part's offsets point into.
@@ -22,6 +25,10 @@ pub(super) fn fields(part: &MessagePart<'_>, raw: &[u8]) -> Vec<String> {
             text.push_str(header.name.as_str());
             text.push_str(": ");
             decoded(&header.value, &mut text);
+            let value = raw
+                .get(header.offset_start as usize..header.offset_end as usize)
+                .unwrap_or_default();
+            decoded(&MessageStream::new(value).parse_unstructured(), &mut text);
             text
         })
         .collect()
@@ -73,7 +80,7 @@ mod tests {
 
     #[test]
     fn written_and_decoded_values_of_every_field() {
-        let raw = b"From: =?utf-8?q?Jan_85=2E07?= <j@w.be>\r\nSubject: a\r\nSubject: =?utf-8?b?MTIz?=\r\nX-Note: folded\r\n value\r\nContent-Type: text/plain; name*=utf-8''r%C3%A9f%2042.txt\r\n\r\nbody\r\n";
+        let raw = b"From: =?utf-8?q?Jan_85=2E07?= <j@w.be>\r\nSubject: a\r\nSubject: =?utf-8?b?MTIz?=\r\nX-Note: folded\r\n value =?utf-8?q?x=3D1?=\r\nContent-Type: text/plain; name*=utf-8''r%C3%A9f%2042.txt\r\n\r\nbody\r\n";
         let message = mail_parser::MessageParser::default().parse(raw).unwrap();
         let texts = fields(&message.parts[0], message.raw_message.as_ref());
         assert_eq!(texts.len(), 5);
@@ -83,6 +90,7 @@ mod tests {
             "Subject: a",
             "123",
             "folded\r\n value",
+            "value x=1",
             "réf 42.txt",
         ] {
             assert!(all.contains(expected), "{expected} in {all}");

@@ -20,6 +20,45 @@ pub enum Piece {
     Attribute,
     /// Contents of `<style>`, `<script>` or a comment, as written.
     Raw,
+    /// A tag: its lower-case name, `/` first for a closing tag (reported before its
+    /// attributes).
+    Tag,
+}
+
+/// Tags that do not break the line: text on both sides runs together on screen.
+pub fn is_inline(tag: &str) -> bool {
+    matches!(
+        tag.trim_start_matches('/'),
+        "a" | "abbr"
+            | "b"
+            | "bdi"
+            | "bdo"
+            | "big"
+            | "cite"
+            | "code"
+            | "data"
+            | "dfn"
+            | "em"
+            | "font"
+            | "i"
+            | "kbd"
+            | "mark"
+            | "o:p"
+            | "q"
+            | "s"
+            | "samp"
+            | "small"
+            | "span"
+            | "strike"
+            | "strong"
+            | "sub"
+            | "sup"
+            | "time"
+            | "tt"
+            | "u"
+            | "var"
+            | "wbr"
+    )
 }
 
 /// Longest character reference looked at (`&CounterClockwiseContourIntegral;` is 33).
@@ -79,6 +118,7 @@ fn tag(html: &str, from: usize, f: &mut impl FnMut(Piece, &str)) -> (usize, Stri
         i += 1;
     }
     let name = html[from..i].to_ascii_lowercase();
+    f(Piece::Tag, &name);
     loop {
         while i < bytes.len() && (is_tag_space(bytes[i]) || bytes[i] == b'/') {
             i += 1;
@@ -267,13 +307,24 @@ mod tests {
              <body><!-- c --><img alt='a&#49;' src=cid:logo>12<br>3&#x34;</body>",
         );
         let expect = [
+            (Piece::Tag, "html"),
+            (Piece::Tag, "head"),
+            (Piece::Tag, "title"),
             (Piece::Text, "T & 1"),
+            (Piece::Tag, "/title"),
+            (Piece::Tag, "style"),
             (Piece::Raw, "p{content:\"x\"}"),
+            (Piece::Tag, "/style"),
+            (Piece::Tag, "/head"),
+            (Piece::Tag, "body"),
             (Piece::Raw, " c "),
+            (Piece::Tag, "img"),
             (Piece::Attribute, "a1"),
             (Piece::Attribute, "cid:logo"),
             (Piece::Text, "12"),
+            (Piece::Tag, "br"),
             (Piece::Text, "34"),
+            (Piece::Tag, "/body"),
         ];
         let found: Vec<(Piece, &str)> = found.iter().map(|(p, s)| (*p, s.as_str())).collect();
         assert_eq!(found, expect);

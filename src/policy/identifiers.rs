@@ -43,16 +43,19 @@ pub fn find(text: &str) -> Option<Identifier> {
     find_normalised(&normalise(text))
 }
 
-/// The first valid identifier in HTML source: in its text, where every tag separates (so
-/// `12<br>34` and `8507<span>3003328</span>` are read as groups of one number), in
-/// `<title>`, and, each on its own, in every attribute value, style sheet, script and comment.
+/// The first valid identifier in HTML source: in its text as a reader sees it (inline tags
+/// join, `8507<span>3003328</span>` is one number; other tags break the line, `12<br>34` is
+/// read as two groups), in `<title>`, and, each on its own, in every attribute value, style
+/// sheet, script and comment.
 pub fn find_in_html(source: &str) -> Option<Identifier> {
     let mut text = String::with_capacity(source.len() / 2);
     let mut found = None;
     html::pieces(source, |piece, value| match piece {
-        Piece::Text => {
-            text.push_str(value);
-            text.push('\n');
+        Piece::Text => text.push_str(value),
+        Piece::Tag => {
+            if !html::is_inline(value) {
+                text.push('\n');
+            }
         }
         Piece::Attribute | Piece::Raw => {
             if found.is_none() {
@@ -73,13 +76,61 @@ fn find_normalised(normalised: &[u8]) -> Option<Identifier> {
     }
 }
 
-/// Digit groups one INSZ may span (2-2-2-3-2 is five; a hard wrap inside a group adds one).
-pub const MAX_INSZ_GROUPS: usize = 7;
+/// Digit groups one INSZ may span (2-2-2-3-2 is five; hard wraps inside groups add more).
+pub const MAX_INSZ_GROUPS: usize = 8;
 const INSZ_DIGITS: usize = 11;
-/// The byte that stands for a run of separators in normalised text.
-const SEPARATOR: u8 = b' ';
-/// The byte that stands for a run of any other characters.
+/// Kinds of separator (other than line breaks) within one INSZ: `85.07.30-033.28` has two.
+pub const MAX_SEPARATOR_KINDS: usize = 2;
+/// Line breaks within one INSZ: a hard wrap and a `<br>`, say.
+pub const MAX_LINE_BREAKS: usize = 2;
+/// How people group the 11 digits: 85073003328, 850730 03328, 850730-033-28,
+/// 85.07.30-033.28, 8507 3003 328, 85.07.30-03328, 850730033-28, 850 730 033 28.
+const INSZ_SHAPES: [&[usize]; 8] = [
+    &[11],
+    &[6, 5],
+    &[6, 3, 2],
+    &[2, 2, 2, 3, 2],
+    &[4, 4, 3],
+    &[2, 2, 2, 5],
+    &[9, 2],
+    &[3, 3, 3, 2],
+];
+/// The byte that stands for a run of any characters other than letters, digits, `+` and
+/// separators.
 const OTHER: u8 = b'#';
+/// A separator run becomes one byte with the high bit set: its *kind*. [`LINE_BREAK`] marks
+/// runs that hold a line break (or a tag: HTML text pieces are joined by line breaks); the low
+/// bits tell runs apart: each common run has its own, the others share the rest by hash.
+const SEPARATOR_BIT: u8 = 0x80;
+const LINE_BREAK: u8 = 0x40;
+const KIND_IDS: u64 = 0x1F;
+const COMMON_SEPARATORS: [&str; 16] = [
+    " ",
+    ".",
+    ",",
+    "/",
+    "-",
+    "\n",
+    "\t",
+    "_",
+    ". ",
+    ", ",
+    " - ",
+    "  ",
+    " / ",
+    "\u{2013}",
+    " \u{2013} ",
+    "\n\n",
+];
+/// The kind of a run that is a single `.` (dotted quads are IPv4 addresses, not INSZ).
+const DOT: u8 = SEPARATOR_BIT | 2;
+/// Characters of a separator run that decide its kind (longer runs are told apart by these
+/// and their length).
+const MAX_KIND_CHARS: usize = 8;
+
+fn is_separator_kind(b: u8) -> bool {
+    b & SEPARATOR_BIT != 0
+}
 
 /// Characters a reader does not see (or sees as nothing between two digits).
 fn is_invisible(c: char) -> bool {
@@ -101,13 +152,6 @@ fn is_separator(c: char) -> bool {
         )
 }
 
-fn is_line_break(c: char) -> bool {
-    matches!(
-        c,
-        '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
-    )
-}
-
 /// The digit zero of the decimal digit blocks NFKC leaves alone (Arabic-Indic, Devanagari,
 /// Bengali, Thai, ...): a reader reads them as digits.
 const DIGIT_ZEROS: [u32; 33] = [
@@ -125,81 +169,223 @@ fn ascii_digit(c: char) -> Option<u8> {
         .map(|d| b'0' + d)
 }
 
-/// `text` as the matchers read it: ASCII letters and digits, [`SEPARATOR`] for every run of
-/// separators, [`OTHER`] for every run of anything else (see the module documentation).
+/// One run of separators, read into its kind.
+#[derive(Default)]
+struct SeparatorRun {
+    chars: String,
+    length: usize,
+    line_break: bool,
+}
+
+impl SeparatorRun {
+    fn add(&mut self, c: char) {
+        // CR, LF and the other line ends are one line break (the caller drops the LF of a
+        // CR LF); no-break and other spaces are spaces (NFKC).
+        let c = match c {
+            '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => '\n',
+            c if c.is_whitespace() && c != '\n' && c != '\t' => ' ',
+            c => c,
+        };
+        self.line_break |= c == '\n';
+        self.length += 1;
+        if self.length <= MAX_KIND_CHARS {
+            self.chars.push(c);
+        }
+    }
+
+    fn kind(&self) -> u8 {
+        let id = match COMMON_SEPARATORS.iter().position(|c| *c == self.chars) {
+            Some(i) => i as u64 + 1,
+            None => {
+                let length = u8::try_from(self.length.min(255)).unwrap_or(u8::MAX);
+                let hash = self
+                    .chars
+                    .bytes()
+                    .chain(std::iter::once(length))
+                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                    });
+                let common = COMMON_SEPARATORS.len() as u64;
+                common + 1 + hash % (KIND_IDS - common)
+            }
+        };
+        let line_break = if self.line_break { LINE_BREAK } else { 0 };
+        SEPARATOR_BIT | line_break | u8::try_from(id & KIND_IDS).unwrap_or(1)
+    }
+}
+
+/// `text` as the matchers read it: ASCII letters and digits, `+`, one byte with the high bit
+/// set for every run of separators (its kind), [`OTHER`] for every run of anything else (see
+/// the module documentation).
 pub fn normalise(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
-    let mut line_break_in_run = false;
+    let mut run: Option<SeparatorRun> = None;
+    let mut previous_cr = false;
     for c in text.chars().filter(|&c| !is_invisible(c)).nfkc() {
         if is_invisible(c) || is_combining_mark(c) {
             continue;
         }
-        let byte = if c.is_ascii_alphanumeric() {
+        let cr_lf = previous_cr && c == '\n';
+        previous_cr = c == '\r';
+        let byte = if c.is_ascii_alphanumeric() || c == '+' {
             Some(c as u8)
         } else {
             ascii_digit(c)
         };
-        if let Some(byte) = byte {
-            out.push(byte);
-            line_break_in_run = false;
-        } else if is_separator(c) || (c == '>' && line_break_in_run) {
-            line_break_in_run |= is_line_break(c);
-            if out.last() != Some(&SEPARATOR) {
-                out.push(SEPARATOR);
+        let quote_mark = c == '>' && run.as_ref().is_some_and(|r| r.line_break);
+        if byte.is_none() && (is_separator(c) || quote_mark) {
+            if !cr_lf {
+                run.get_or_insert_with(SeparatorRun::default).add(c);
             }
-        } else {
-            line_break_in_run = false;
-            if out.last() != Some(&OTHER) {
-                out.push(OTHER);
-            }
+            continue;
         }
+        if let Some(finished) = run.take() {
+            out.push(finished.kind());
+        }
+        match byte {
+            Some(byte) => out.push(byte),
+            None if out.last() != Some(&OTHER) => out.push(OTHER),
+            None => {}
+        }
+    }
+    if let Some(finished) = run {
+        out.push(finished.kind());
     }
     out
 }
 
-/// Digit groups joined by single separators; every window of consecutive groups (at most
-/// [`MAX_INSZ_GROUPS`]) with exactly 11 digits is a candidate.
+/// One digit group: where it is and the kind of separator run joining it to the group
+/// before (0: not joined).
+#[derive(Clone, Copy)]
+struct Group {
+    start: usize,
+    end: usize,
+    joined_by: u8,
+}
+
+type Groups = std::collections::VecDeque<Group>;
+
+/// Digit groups joined by single separator runs; see [`insz_window`] for which windows of
+/// them count.
 fn contains_national_number(s: &[u8]) -> bool {
-    let mut groups: std::collections::VecDeque<(usize, usize)> =
-        std::collections::VecDeque::with_capacity(MAX_INSZ_GROUPS);
+    let mut groups = Groups::with_capacity(MAX_INSZ_GROUPS);
     let mut i = 0;
-    while i < s.len() {
-        if !s[i].is_ascii_digit() {
+    loop {
+        while i < s.len() && !s[i].is_ascii_digit() {
             i += 1;
-            continue;
+        }
+        if i >= s.len() {
+            return insz_window(s, &groups, 0);
         }
         let start = i;
         while i < s.len() && s[i].is_ascii_digit() {
             i += 1;
         }
-        let joined = start >= 2 && s[start - 1] == SEPARATOR && s[start - 2].is_ascii_digit();
-        if !joined {
+        let joined_by = match start.checked_sub(2).map(|p| (s[p], s[p + 1])) {
+            Some((digit, kind)) if digit.is_ascii_digit() && is_separator_kind(kind) => kind,
+            _ => 0,
+        };
+        if insz_window(s, &groups, joined_by) {
+            return true;
+        }
+        if joined_by == 0 {
             groups.clear();
         }
         if groups.len() == MAX_INSZ_GROUPS {
             groups.pop_front();
         }
-        groups.push_back((start, i));
-        let mut total = 0;
-        for k in (0..groups.len()).rev() {
-            let (a, b) = groups[k];
-            total += b - a;
-            if total > INSZ_DIGITS {
-                break;
-            }
-            if total == INSZ_DIGITS {
-                let digits: Vec<u8> = groups
-                    .range(k..)
-                    .flat_map(|&(a, b)| s[a..b].iter().copied())
-                    .collect();
-                if is_national_number_bytes(&digits) {
-                    return true;
-                }
-                break;
-            }
+        groups.push_back(Group {
+            start,
+            end: i,
+            joined_by,
+        });
+    }
+}
+
+/// Whether the window of exactly 11 digits that ends with the last group (if there is one) is
+/// an INSZ, judged once the separator after it (`after`, 0 for none) is known. It must:
+/// - have valid check digits and a plausible date ([`is_national_number`]);
+/// - be written in one of the [`INSZ_SHAPES`], where a line break (a wrap, a tag) may also
+///   split a group or stand for a separator;
+/// - not cut a longer number: not be joined to the group before or after it by a kind of
+///   separator it uses inside (`0470 12 34 56, 0470 98 76 54` holds none; neither does
+///   `ref 12 34 850730 033 28`: a reader cannot tell where it starts either, but
+///   `ref 2026/12 850730-033-28` holds one);
+/// - use at most [`MAX_SEPARATOR_KINDS`] kinds of separator within a line (`85.07.30-033.28`
+///   uses two) and at most [`MAX_LINE_BREAKS`] line breaks (a wrap, a `<br>`): more is a list
+///   or a table of numbers;
+/// - not follow a `+` (an international phone number: +32 470 12 34 56 has 11 digits) and not
+///   be a dotted quad (an IPv4 address).
+fn insz_window(s: &[u8], groups: &Groups, after: u8) -> bool {
+    let mut total = 0;
+    for k in (0..groups.len()).rev() {
+        total += groups[k].end - groups[k].start;
+        if total < INSZ_DIGITS {
+            continue;
         }
+        if total > INSZ_DIGITS {
+            return false;
+        }
+        let window: Vec<Group> = groups.range(k..).copied().collect();
+        let digits: Vec<u8> = window
+            .iter()
+            .flat_map(|g| s[g.start..g.end].iter().copied())
+            .collect();
+        if !is_national_number_bytes(&digits) {
+            return false;
+        }
+        let first = window[0];
+        if first.start > 0 && s[first.start - 1] == b'+' && first.joined_by == 0 {
+            return false;
+        }
+        let dotted_quad = window.len() == 4
+            && window.iter().all(|g| g.end - g.start <= 3)
+            && window[1..].iter().all(|g| g.joined_by == DOT);
+        if dotted_quad {
+            return false;
+        }
+        let inside = |kind: u8| kind != 0 && window[1..].iter().any(|g| g.joined_by == kind);
+        if inside(first.joined_by) || inside(after) {
+            return false;
+        }
+        let mut kinds: Vec<u8> = window[1..].iter().map(|g| g.joined_by).collect();
+        let line_breaks = kinds.iter().filter(|&&k| k & LINE_BREAK != 0).count();
+        kinds.retain(|&k| k & LINE_BREAK == 0);
+        kinds.sort_unstable();
+        kinds.dedup();
+        if line_breaks > MAX_LINE_BREAKS || kinds.len() > MAX_SEPARATOR_KINDS {
+            return false;
+        }
+        let lengths: Vec<usize> = window.iter().map(|g| g.end - g.start).collect();
+        return INSZ_SHAPES.contains(&lengths.as_slice()) || shape_with_line_breaks(&window);
     }
     false
+}
+
+/// Whether some reading of the line breaks between the groups (each one either splits a group
+/// or stands where a separator was) gives one of the [`INSZ_SHAPES`].
+fn shape_with_line_breaks(window: &[Group]) -> bool {
+    let breaks: Vec<usize> = (1..window.len())
+        .filter(|&i| window[i].joined_by & LINE_BREAK != 0)
+        .collect();
+    if breaks.is_empty() || breaks.len() > MAX_INSZ_GROUPS {
+        return false;
+    }
+    (0u32..1 << breaks.len()).any(|merge| {
+        let mut lengths: Vec<usize> = Vec::with_capacity(window.len());
+        for (i, g) in window.iter().enumerate() {
+            let len = g.end - g.start;
+            let merged = breaks
+                .iter()
+                .position(|&b| b == i)
+                .is_some_and(|bit| merge & (1 << bit) != 0);
+            match lengths.last_mut() {
+                Some(last) if merged => *last += len,
+                _ => lengths.push(len),
+            }
+        }
+        INSZ_SHAPES.contains(&lengths.as_slice())
+    })
 }
 
 /// Valid INSZ: a plausible date part (bis numbers add 20 or 40 to the month) and check digits
@@ -324,7 +510,9 @@ fn contains_iban(s: &[u8]) -> bool {
 }
 
 /// An IBAN starting at `s[i]` (normalised text): two letters, two digits, then letters and
-/// digits, in one block or in groups joined by single separators.
+/// digits, in one block or in groups of four joined by one kind of separator (and at most
+/// [`MAX_LINE_BREAKS`] line breaks, between groups or inside one): `BE0123.456.789 0470` is a
+/// VAT number and a phone number.
 fn iban_at(s: &[u8], i: usize) -> bool {
     let starts = s.len() >= i + 4
         && (i == 0 || !s[i - 1].is_ascii_alphanumeric())
@@ -346,15 +534,29 @@ fn iban_at(s: &[u8], i: usize) -> bool {
     let mut n = 0;
     let mut group = (0usize, 0usize); // (length, letters) of the current group
     let mut groups_regular = true; // every finished group has four characters
+    let mut separator = None; // the one kind of separator between groups
+    let mut line_breaks = 0;
     let mut j = i;
     while n < MAX_IBAN {
         let Some(&b) = s.get(j) else {
             return false;
         };
-        if b == SEPARATOR && n > 0 && s.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) {
+        if is_separator_kind(b) && n > 0 && s.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) {
+            j += 1;
+            if b & LINE_BREAK != 0 {
+                // A wrap: between two groups of four, or inside one.
+                line_breaks += 1;
+                if line_breaks > MAX_LINE_BREAKS {
+                    return false;
+                }
+                if group.0 != 4 {
+                    continue;
+                }
+            } else if *separator.get_or_insert(b) != b {
+                return false;
+            }
             groups_regular &= group.0 == 4;
             group = (0, 0);
-            j += 1;
             continue;
         }
         if !b.is_ascii_alphanumeric() || (n >= 4 && numeric && !b.is_ascii_digit()) {
@@ -372,14 +574,18 @@ fn iban_at(s: &[u8], i: usize) -> bool {
         j += 1;
         let group_ends = !s.get(j).is_some_and(u8::is_ascii_alphanumeric);
         let candidate = std::str::from_utf8(&body[..n]).unwrap_or_default();
+        // Written in groups: groups of four, the last one shorter.
+        let grouped = separator.is_none() || (groups_regular && group.0 <= 4);
         match length {
-            Some(len) if n == len => return group_ends && iban_checksum_ok(candidate),
+            Some(len) if n == len => return group_ends && grouped && iban_checksum_ok(candidate),
             Some(_) => {}
-            None => {
-                if n >= MIN_IBAN && group_ends && groups_regular && iban_checksum_ok(candidate) {
+            // Any length from 15 to 34: only as written on one line.
+            None if n >= MIN_IBAN && group_ends && grouped && line_breaks == 0 => {
+                if iban_checksum_ok(candidate) {
                     return true;
                 }
             }
+            None => {}
         }
     }
     false
@@ -434,7 +640,7 @@ mod tests {
                 format!("{a}{b}{c} {d} {e}"),
                 format!("{a}{b}{c}-{d}-{e}"),
                 format!("nr {a}{b}{c} {d}{e}"),
-                format!("ref 12 34 {a}{b}{c} {d} {e}"),
+                format!("ref 2026/12 {a}{b}{c}-{d}-{e}"),
             ] {
                 assert_eq!(find(&text), Some(Identifier::NationalNumber), "{text}");
             }

@@ -39,6 +39,7 @@ pub(super) fn html_carries_file(source: &str) -> bool {
             return;
         }
         found = match piece {
+            Piece::Tag => false,
             Piece::Text => text_carries_file(value),
             Piece::Attribute | Piece::Raw => {
                 let url: String = value
@@ -56,7 +57,10 @@ pub(super) fn html_carries_file(source: &str) -> bool {
 /// The Content-IDs that `cid:` URLs in `source` (HTML) point at, lower-case and
 /// percent-decoded, added to `out`.
 pub(super) fn cid_references(source: &str, out: &mut HashSet<String>) {
-    html::pieces(source, |_, value| {
+    html::pieces(source, |piece, value| {
+        if piece == Piece::Tag {
+            return;
+        }
         let url: String = value
             .chars()
             .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
