@@ -217,7 +217,7 @@ impl SeparatorRun {
 /// `text` as the matchers read it: ASCII letters and digits, `+`, one byte with the high bit
 /// set for every run of separators (its kind), [`OTHER`] for every run of anything else (see
 /// the module documentation).
-pub fn normalise(text: &str) -> Vec<u8> {
+fn normalise(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     let mut run: Option<SeparatorRun> = None;
     let mut previous_cr = false;
@@ -580,10 +580,13 @@ fn iban_at(s: &[u8], i: usize) -> bool {
             Some(len) if n == len => return group_ends && grouped && iban_checksum_ok(candidate),
             Some(_) => {}
             // Any length from 15 to 34: only as written on one line.
-            None if n >= MIN_IBAN && group_ends && grouped && line_breaks == 0 => {
-                if iban_checksum_ok(candidate) {
-                    return true;
-                }
+            None if n >= MIN_IBAN
+                && group_ends
+                && grouped
+                && line_breaks == 0
+                && iban_checksum_ok(candidate) =>
+            {
+                return true;
             }
             None => {}
         }

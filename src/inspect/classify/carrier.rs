@@ -216,7 +216,7 @@ fn has_uuencode(text: &str) -> bool {
 
 /// `<spaces> [mode <spaces>] name`: mode 1 to 4 octal digits, a non-empty name.
 fn begin_arguments(rest: &str) -> bool {
-    let Some(rest) = rest.strip_prefix(|c: char| c == ' ' || c == '\t') else {
+    let Some(rest) = rest.strip_prefix([' ', '\t']) else {
         return false;
     };
     let rest = rest.trim_start();
@@ -224,9 +224,7 @@ fn begin_arguments(rest: &str) -> bool {
         .bytes()
         .take_while(|b| (b'0'..=b'7').contains(b))
         .count();
-    let name = if (1..=4).contains(&mode_len)
-        && rest[mode_len..].starts_with(|c: char| c == ' ' || c == '\t')
-    {
+    let name = if (1..=4).contains(&mode_len) && rest[mode_len..].starts_with([' ', '\t']) {
         rest[mode_len..].trim()
     } else {
         rest.trim()
