@@ -71,11 +71,11 @@ pub(super) fn classify(facts: &Facts<'_>) -> LeafKind {
     if is_crypto_type(facts.content_type) || has_crypto_extension(&name) {
         return LeafKind::CryptoBlob;
     }
-    if carries_file(facts) {
-        return LeafKind::Attachment;
-    }
     let is_text = matches!(facts.content_type, "text/plain" | "text/html");
-    if is_text && !facts.disposition_attachment && facts.filename.is_none() {
+    // Only a part that would be body text needs the (linear) carrier scan: anything else is
+    // an attachment already.
+    if is_text && !facts.disposition_attachment && facts.filename.is_none() && !carries_file(facts)
+    {
         return if facts.level == 0 {
             LeafKind::Body
         } else {
@@ -242,5 +242,44 @@ mod tests {
             LeafKind::Attachment
         );
         assert_eq!(kind(b"\x89PNG", "image/png", None), LeafKind::Attachment);
+    }
+
+    #[test]
+    fn text_that_carries_a_file_is_an_attachment() {
+        assert_eq!(
+            kind(b"zie data:application/pdf;base64,JVBER", "text/plain", None),
+            LeafKind::Attachment
+        );
+        assert_eq!(
+            kind(b"=ybegin line=128 size=9 name=a.pdf", "text/plain", None),
+            LeafKind::Attachment
+        );
+        let declared = classify(&Facts {
+            bytes: b"M86)C",
+            content_type: "text/plain",
+            filename: None,
+            disposition_attachment: false,
+            level: 0,
+            text: Some("M86)C"),
+            html: None,
+            transfer_encoding: Some("X-UUEncode"),
+        });
+        assert_eq!(declared, LeafKind::Attachment);
+        let html = "<p>x</p><img src=\"data:image/png;base64,iVBOR\">";
+        let from_html = classify(&Facts {
+            bytes: html.as_bytes(),
+            content_type: "text/html",
+            filename: None,
+            disposition_attachment: false,
+            level: 0,
+            text: Some("x"),
+            html: Some(html),
+            transfer_encoding: None,
+        });
+        assert_eq!(from_html, LeafKind::Attachment);
+        assert_eq!(
+            kind(b"Update data: zie hieronder", "text/plain", None),
+            LeafKind::Body
+        );
     }
 }

@@ -308,8 +308,15 @@ fn carries_identifier(inspection: &Inspection) -> bool {
                 .flatten(),
         );
     let mut html = inspection.leaves.iter().filter_map(|l| l.html.as_deref());
+    // A text part mail-parser could not read as text is read as UTF-8 as far as it goes.
+    let mut unread_text = inspection
+        .leaves
+        .iter()
+        .filter(|l| l.text.is_none() && l.content_type.starts_with("text/"))
+        .map(|l| String::from_utf8_lossy(&l.bytes));
     plain.into_iter().any(|t| identifiers::find(t).is_some())
         || html.any(|h| identifiers::find_in_html(h).is_some())
+        || unread_text.any(|t| identifiers::find(&t).is_some())
 }
 
 fn password_in_message(inspection: &Inspection, archives: &[Archive<'_>]) -> bool {
