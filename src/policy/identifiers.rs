@@ -142,14 +142,16 @@ fn is_invisible(c: char) -> bool {
         | '\u{e0000}'..='\u{e0fff}')
 }
 
-/// What people put between the groups of a number.
+/// What people put between the groups of a number (besides white space and the hyphens and
+/// dashes U+2010..U+2015): ASCII punctuation, middle dots, bullets, fraction and division
+/// slashes, the minus sign.
+const SEPARATOR_CHARS: [char; 14] = [
+    '.', ',', '/', '-', '_', '\u{b7}', '\u{2d7}', '\u{2022}', '\u{2027}', '\u{2043}', '\u{2044}',
+    '\u{2212}', '\u{2215}', '\u{2219}',
+];
+
 fn is_separator(c: char) -> bool {
-    c.is_whitespace()
-        || matches!(
-            c,
-            '.' | ',' | '/' | '-' | '_' | '\u{b7}' | '\u{2010}'
-                ..='\u{2015}' | '\u{2022}' | '\u{2043}' | '\u{2212}' | '\u{30fb}'
-        )
+    c.is_whitespace() || SEPARATOR_CHARS.contains(&c) || ('\u{2010}'..='\u{2015}').contains(&c)
 }
 
 /// The digit zero of the decimal digit blocks NFKC leaves alone (Arabic-Indic, Devanagari,
@@ -669,6 +671,45 @@ mod tests {
         ] {
             assert_eq!(find(&text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn valid_numbers_that_are_something_else_pass() {
+        let n = insz("850730", "033", false);
+        let (a, b, c, d, e) = (&n[0..2], &n[2..5], &n[5..7], &n[7..9], &n[9..]);
+        for text in [
+            // An international phone number: +85 073 00 33 28.
+            format!("bel +{a} {b} {c} {d} {e}"),
+            // A dotted quad (IPv4 address).
+            format!("from [{}.{}.{}.{}]", &n[0..2], &n[2..5], &n[5..8], &n[8..]),
+            // Inside a longer run with the same separator: a reader cannot tell it apart.
+            format!(
+                "0470 12 34 56 {} {} {} {} {}",
+                &n[0..2],
+                &n[2..4],
+                &n[4..6],
+                &n[6..9],
+                &n[9..]
+            ),
+            // A VAT number and a phone number are not a Belgian IBAN.
+            "btw BE0123.456.789 0470 12 34 56".to_string(),
+        ] {
+            assert_eq!(find(&text), None, "{text}");
+        }
+        assert_eq!(
+            find(&format!("ref 2026/12 {}-{}-{}", &n[..6], &n[6..9], &n[9..])),
+            Some(Identifier::NationalNumber)
+        );
+    }
+
+    #[test]
+    fn normalised_text_keeps_digits_letters_and_separator_kinds() {
+        let out = normalise("８５\u{ad}0\u{200b}7 -\r\n> 3a€€b");
+        assert_eq!(&out[..4], b"8507");
+        assert!(is_separator_kind(out[4]) && out[4] & LINE_BREAK != 0);
+        assert_eq!(&out[5..], b"3a#b");
+        assert_eq!(normalise("1.2")[1], DOT);
+        assert_eq!(normalise("\u{0668}\u{0665}"), b"85");
     }
 
     #[test]
