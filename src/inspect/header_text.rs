@@ -6,8 +6,9 @@
 //! UTF-8), then on lines of their own mail-parser's structured reading of it (addresses,
 //! RFC 2231 parameters) and its unstructured reading (RFC 2047 encoded words decoded wherever
 //! they stand, also in `X-` fields and Thread-Topic, which mail-parser otherwise keeps raw).
-//! Whichever a reader's program shows, the scan sees it. About three times the header bytes,
-//! which the header bounds of the walk (`MAX_HEADER_BYTES`, `MAX_HEADER_FIELDS`) limit.
+//! Whichever a reader's program shows, the scan sees it. Two to three times the header bytes,
+//! which the header bounds of the walk (`MAX_HEADER_BYTES`, `MAX_HEADER_FIELDS`) and the
+//! message size limit bound.
 
 use mail_parser::parsers::MessageStream;
 use mail_parser::{Address, HeaderValue, MessagePart};
@@ -24,7 +25,10 @@ pub(super) fn fields(part: &MessagePart<'_>, raw: &[u8]) -> Vec<String> {
             text.push('\n');
             text.push_str(header.name.as_str());
             text.push_str(": ");
-            decoded(&header.value, &mut text);
+            // Plain text values are the unstructured reading below: not twice.
+            if !matches!(header.value, HeaderValue::Text(_) | HeaderValue::TextList(_)) {
+                decoded(&header.value, &mut text);
+            }
             let value = raw
                 .get(header.offset_start as usize..header.offset_end as usize)
                 .unwrap_or_default();
