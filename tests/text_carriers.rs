@@ -1,4 +1,5 @@
-//! Text that carries a file (`data:` URIs, uuencode, yEnc, BinHex, parts shown through `cid:`)
+//! Text that carries a file (`data:` URIs, uuencode, yEnc, BinHex, pasted base64, parts shown
+//! through `cid:`)
 //! beside a good encrypted 7z, through `policy::evaluate` for a protected recipient: refused
 //! with `other_attachment` and nothing else. Controls that must pass: the same layouts
 //! without the carrier, a Thunderbird message with format=flowed text.
@@ -177,7 +178,7 @@ fn data_uris_are_attachments() {
 }
 
 #[test]
-fn uuencode_yenc_and_binhex_are_attachments() {
+fn uuencode_yenc_binhex_and_pasted_base64_are_attachments() {
     let uu = uuencode(PDF);
     let cases = [
         ("begin 644", format!("{GREETING}\r\nbegin 644 verslag.pdf\r\n{uu}end\r\n")),
@@ -191,6 +192,8 @@ fn uuencode_yenc_and_binhex_are_attachments() {
     for (name, body) in cases {
         assert_other_attachment(name, &mixed(&[text_part(&body)]));
     }
+    let pasted = format!("{GREETING}\r\n{}\r\n", b64(PDF));
+    assert_other_attachment("PDF pasted as base64", &mixed(&[text_part(&pasted)]));
     let declared = [
         format!("Content-Type: application/x-uuencode; name=\"verslag.uu\"\r\n\r\nbegin 644 verslag.pdf\r\n{uu}end\r\n"),
         format!("Content-Type: text/x-uuencode\r\n\r\n{uu}"),

@@ -26,7 +26,10 @@ pub(super) fn fields(part: &MessagePart<'_>, raw: &[u8]) -> Vec<String> {
             text.push_str(header.name.as_str());
             text.push_str(": ");
             // Plain text values are the unstructured reading below: not twice.
-            if !matches!(header.value, HeaderValue::Text(_) | HeaderValue::TextList(_)) {
+            if !matches!(
+                header.value,
+                HeaderValue::Text(_) | HeaderValue::TextList(_)
+            ) {
                 decoded(&header.value, &mut text);
             }
             let value = raw

@@ -8,6 +8,8 @@
 //! - uuencode: a `begin [mode] name` line (mode and spacing vary; `begin-base64` too)
 //!   followed by a uuencoded line, a lone `` ` `` or `end`.
 //! - yEnc (`=ybegin`) and BinHex (`(This file must be converted with BinHex`).
+//! - A file pasted as base64: a run of base64 that starts with the encoding of a file
+//!   signature (`JVBERi` is `%PDF`, `UEsDB` a ZIP or DOCX, `iVBORw0KGgo` a PNG, ...).
 //! - `cid:` references from HTML: the part they point at is shown as an image or a link,
 //!   whatever type it declares.
 //!
@@ -21,6 +23,20 @@ use crate::inspect::html::{self, Piece};
 const MAX_DATA_HEADER: usize = 256;
 /// Non-empty lines after a `begin` line that may hold the first uuencoded line.
 const UUENCODE_LOOKAHEAD: usize = 3;
+/// File signatures as base64 writes them at the start of a file (PDF, ZIP/DOCX/XLSX, PNG,
+/// JPEG, GIF, 7z, OLE2 (DOC/XLS/MSG), RTF).
+const BASE64_SIGNATURES: [&str; 8] = [
+    "JVBERi",
+    "UEsDB",
+    "iVBORw0KGgo",
+    "/9j/4",
+    "R0lGOD",
+    "N3q8ryccAA",
+    "0M8R4KGxGuE",
+    "e1xydGY",
+];
+/// Base64 characters that must follow a signature before it counts as a pasted file.
+const MIN_PASTED_BASE64: usize = 48;
 
 /// Whether plain text (or the text of an HTML part) carries a file.
 pub(super) fn text_carries_file(text: &str) -> bool {
@@ -29,6 +45,33 @@ pub(super) fn text_carries_file(text: &str) -> bool {
         || lower.contains("(this file must be converted with binhex")
         || has_uuencode(text)
         || has_data_uri(&lower, false)
+        || has_pasted_base64_file(text)
+}
+
+/// A base64 run (line breaks allowed) that starts at a word boundary with a file signature.
+fn has_pasted_base64_file(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    BASE64_SIGNATURES.iter().any(|signature| {
+        let mut from = 0;
+        while let Some(p) = memchr::memmem::find(&bytes[from..], signature.as_bytes()) {
+            let at = from + p;
+            from = at + 1;
+            if at > 0 && (is_b64(bytes[at - 1]) || bytes[at - 1] == b'=') {
+                continue;
+            }
+            let run = bytes[at..]
+                .iter()
+                .filter(|b| !matches!(b, b'\r' | b'\n'))
+                .take(MIN_PASTED_BASE64 + signature.len())
+                .take_while(|&&b| is_b64(b) || b == b'=')
+                .count();
+            if run >= MIN_PASTED_BASE64 + signature.len() {
+                return true;
+            }
+        }
+        false
+    })
 }
 
 /// Whether HTML source carries a file: in its text, its attribute values, its CSS.
@@ -294,6 +337,8 @@ mod tests {
             "begin 644 empty\n`\nend",
             "=ybegin line=128 size=1234 name=a.pdf\n...",
             "(This file must be converted with BinHex 4.0)\n:$f*TEQKPH#jdCA0d,R0TG!\"6594%8dP8)3#3\"!&m!*!%",
+            "Zie hieronder:\nJVBERi0xLjcKMSAwIG9iaiA8PCAvVHlwZSAvQ2F0YWxvZyAvUGFnZXMgMiAwIFIg\nPj4gZW5kb2Jq\n",
+            "UEsDBBQABgAIAAAAIQDfpNJsWgEAACAFAAATAAgCW0NvbnRlbnRfVHlwZXNdLnhtbCCiBAIooAAC",
         ] {
             assert!(text_carries_file(variant), "{variant}");
         }
@@ -301,6 +346,8 @@ mod tests {
             "Begin 2026 starten we met het nieuwe dossier.\nGroet, An",
             "begin 644 of zo\nvan de maand komen we langs.",
             "We begin monday",
+            "code JVBERi kort",
+            "xJVBERi0xLjcKMSAwIG9iaiA8PCAvVHlwZSAvQ2F0YWxvZyAvUGFnZXMgMiAwIFIgPj4gZW5kb2Jq",
         ] {
             assert!(!text_carries_file(prose), "{prose}");
         }
