@@ -7,24 +7,27 @@
 //!
 //! People write these numbers in many ways, and mail programs rewrap and re-encode them, so
 //! every text is first *normalised* ([`normalise`]): invisible characters (zero-width spaces,
-//! soft hyphens, joiners, bidi marks, variation selectors, combining marks) are dropped, the
-//! text goes through Unicode NFKC (full-width and other compatibility digits and letters
-//! become ASCII), decimal digits of other scripts become ASCII digits, any run of separators
-//! (white space and line breaks, `.` `,` `/` `-` `_`, hyphens and dashes, `>` quote marks at
-//! the start of a line) becomes one space and any run of other characters one `#`. The
-//! matchers then read digit groups joined by single spaces:
+//! soft hyphens, joiners, bidi marks, variation selectors, combining marks) are dropped; the
+//! text goes through Unicode compatibility normalisation (full-width and other compatibility
+//! digits and letters become ASCII; computed as NFKD with the combining marks dropped: NFKC's
+//! mapping without a recomposition that would only restore the dropped marks, and much
+//! cheaper on adversarial text such as U+FDFA); decimal digits of other scripts become ASCII
+//! digits; any run of separators (white space and line breaks, `.` `,` `/` `-` `_`, hyphens
+//! and dashes, `>` quote marks at the start of a line) becomes one byte that keeps its *kind*,
+//! and any run of other characters one `#`. The matchers then read digit groups:
 //!
-//! - INSZ: any consecutive digit groups of one run whose digits add up to exactly 11
-//!   (11, 6-5, 6-3-2, 2-2-2-3-2, 4-4-3, and whatever split a hard wrap makes), starting and
-//!   ending at group boundaries so a match never takes digits out of a longer number.
+//! - INSZ: consecutive digit groups with exactly 11 digits, written in one of the shapes people
+//!   use ([`INSZ_SHAPES`]; a line break may also split a group), that do not cut a longer
+//!   number (see `insz_window`), with valid check digits.
 //! - IBAN: two letters and two check digits at the start of a word, then letters and digits in
-//!   groups; the length of the country (numeric-only countries may hold no letters), ending at
-//!   a group boundary, mod 97.
+//!   one block or in groups of four; the length of the country (numeric-only countries may
+//!   hold no letters), ending at a group boundary, mod 97.
 //!
-//! Cost: NFKC and the scans are single passes; the normalised copy holds at most a few bytes
-//! per input character (NFKC expansions to ASCII are short, other runs collapse to one byte);
-//! the INSZ window holds at most [`MAX_INSZ_GROUPS`] groups and each IBAN candidate reads at
-//! most 34 characters. Time and memory are linear in the text, which the message size bounds.
+//! Cost: the normalisation and the scans are single passes; the normalised copy holds at most
+//! a few bytes per input character (expansions to ASCII are short, other runs collapse to one
+//! byte); the INSZ window holds at most [`MAX_INSZ_GROUPS`] groups and each IBAN candidate
+//! reads at most 34 characters and 34 separators. Time and memory are linear in the text,
+//! which the message size bounds.
 
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
@@ -164,6 +167,9 @@ const DIGIT_ZEROS: [u32; 33] = [
 
 fn ascii_digit(c: char) -> Option<u8> {
     let code = u32::from(c);
+    if !(DIGIT_ZEROS[0]..DIGIT_ZEROS[DIGIT_ZEROS.len() - 1] + 10).contains(&code) {
+        return None;
+    }
     DIGIT_ZEROS
         .iter()
         .find(|&&zero| (zero..zero + 10).contains(&code))
@@ -220,40 +226,65 @@ impl SeparatorRun {
 /// set for every run of separators (its kind), [`OTHER`] for every run of anything else (see
 /// the module documentation).
 fn normalise(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut run: Option<SeparatorRun> = None;
-    let mut previous_cr = false;
-    for c in text.chars().filter(|&c| !is_invisible(c)).nfkc() {
-        if is_invisible(c) || is_combining_mark(c) {
-            continue;
-        }
-        let cr_lf = previous_cr && c == '\n';
-        previous_cr = c == '\r';
+    let mut normaliser = Normaliser {
+        out: Vec::with_capacity(text.len()),
+        run: None,
+        previous_cr: false,
+    };
+    if text.is_ascii() {
+        // Compatibility normalisation leaves ASCII as it is.
+        text.chars().for_each(|c| normaliser.push(c));
+    } else {
+        text.chars()
+            .filter(|&c| !is_invisible(c))
+            .nfkd()
+            .filter(|&c| !is_invisible(c) && !is_combining_mark(c))
+            .for_each(|c| normaliser.push(c));
+    }
+    normaliser.finish()
+}
+
+/// The state of [`normalise`] between two characters.
+struct Normaliser {
+    out: Vec<u8>,
+    run: Option<SeparatorRun>,
+    previous_cr: bool,
+}
+
+impl Normaliser {
+    fn push(&mut self, c: char) {
+        let cr_lf = self.previous_cr && c == '\n';
+        self.previous_cr = c == '\r';
         let byte = if c.is_ascii_alphanumeric() || c == '+' {
             Some(c as u8)
+        } else if c.is_ascii() {
+            None
         } else {
             ascii_digit(c)
         };
-        let quote_mark = c == '>' && run.as_ref().is_some_and(|r| r.line_break);
+        let quote_mark = c == '>' && self.run.as_ref().is_some_and(|r| r.line_break);
         if byte.is_none() && (is_separator(c) || quote_mark) {
             if !cr_lf {
-                run.get_or_insert_with(SeparatorRun::default).add(c);
+                self.run.get_or_insert_with(SeparatorRun::default).add(c);
             }
-            continue;
+            return;
         }
-        if let Some(finished) = run.take() {
-            out.push(finished.kind());
+        if let Some(finished) = self.run.take() {
+            self.out.push(finished.kind());
         }
         match byte {
-            Some(byte) => out.push(byte),
-            None if out.last() != Some(&OTHER) => out.push(OTHER),
+            Some(byte) => self.out.push(byte),
+            None if self.out.last() != Some(&OTHER) => self.out.push(OTHER),
             None => {}
         }
     }
-    if let Some(finished) = run {
-        out.push(finished.kind());
+
+    fn finish(mut self) -> Vec<u8> {
+        if let Some(finished) = self.run.take() {
+            self.out.push(finished.kind());
+        }
+        self.out
     }
-    out
 }
 
 /// One digit group: where it is and the kind of separator run joining it to the group
