@@ -1,5 +1,13 @@
 //! What one leaf part is. Content decides first: a 7z signature makes an archive whatever the
 //! part claims to be. Names and types can only make a part *more* suspect (TNEF, S/MIME, PGP).
+//! A text part that carries a file (`data:` URIs, uuencode, yEnc, BinHex, see [`carrier`]) or
+//! that HTML shows through a `cid:` reference is an attachment, not body text.
+
+mod carrier;
+
+use std::collections::HashSet;
+
+use super::Leaf;
 
 /// The kinds of leaf policy distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +34,16 @@ pub(super) struct Facts<'a> {
     pub filename: Option<&'a str>,
     pub disposition_attachment: bool,
     pub level: usize,
+    /// Charset-decoded text of text parts (HTML reduced to text).
+    pub text: Option<&'a str>,
+    /// HTML source of text/html parts.
+    pub html: Option<&'a str>,
+    /// Content-Transfer-Encoding as declared.
+    pub transfer_encoding: Option<&'a str>,
 }
+
+/// Transfer encodings and declared types that are file formats written as text.
+const CARRIER_MARKERS: [&str; 3] = ["uu", "binhex", "yenc"];
 
 const TNEF_SIGNATURE: [u8; 4] = [0x78, 0x9F, 0x3E, 0x22];
 /// DER of OID 1.2.840.113549.1.7 (PKCS #7 content types), as S/MIME blobs carry it.
@@ -55,7 +72,10 @@ pub(super) fn classify(facts: &Facts<'_>) -> LeafKind {
         return LeafKind::CryptoBlob;
     }
     let is_text = matches!(facts.content_type, "text/plain" | "text/html");
-    if is_text && !facts.disposition_attachment && facts.filename.is_none() {
+    // Only a part that would be body text needs the (linear) carrier scan: anything else is
+    // an attachment already.
+    if is_text && !facts.disposition_attachment && facts.filename.is_none() && !carries_file(facts)
+    {
         return if facts.level == 0 {
             LeafKind::Body
         } else {
@@ -63,6 +83,47 @@ pub(super) fn classify(facts: &Facts<'_>) -> LeafKind {
         };
     }
     LeafKind::Attachment
+}
+
+/// Text that a reader's program (or one command) turns back into a file.
+fn carries_file(facts: &Facts<'_>) -> bool {
+    let declared = facts
+        .transfer_encoding
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let subtype = facts.content_type.split('/').nth(1).unwrap_or_default();
+    if CARRIER_MARKERS
+        .iter()
+        .any(|m| declared.contains(m) || subtype.contains(m))
+    {
+        return true;
+    }
+    facts.text.is_some_and(carrier::text_carries_file)
+        || facts.html.is_some_and(carrier::html_carries_file)
+        || carrier::text_carries_file(&String::from_utf8_lossy(facts.bytes))
+}
+
+/// After the walk: a body or nested text part that a `cid:` URL of any HTML part of the
+/// message points at is shown as an image or a file, whatever it declares: an attachment.
+pub(super) fn mark_cid_targets(leaves: &mut [Leaf]) {
+    let mut referenced = HashSet::new();
+    for leaf in leaves.iter() {
+        if let Some(html) = &leaf.html {
+            carrier::cid_references(html, &mut referenced);
+        }
+    }
+    if referenced.is_empty() {
+        return;
+    }
+    for leaf in leaves.iter_mut() {
+        let target = leaf
+            .content_id
+            .as_deref()
+            .is_some_and(|id| referenced.contains(&carrier::normalised_content_id(id)));
+        if target && matches!(leaf.kind, LeafKind::Body | LeafKind::NestedText) {
+            leaf.kind = LeafKind::Attachment;
+        }
+    }
 }
 
 /// multipart/signed and multipart/encrypted wrap parts in crypto nobody here can judge.
@@ -128,6 +189,9 @@ mod tests {
             filename,
             disposition_attachment: filename.is_some(),
             level: 0,
+            text: std::str::from_utf8(bytes).ok(),
+            html: None,
+            transfer_encoding: None,
         })
     }
 
@@ -178,5 +242,44 @@ mod tests {
             LeafKind::Attachment
         );
         assert_eq!(kind(b"\x89PNG", "image/png", None), LeafKind::Attachment);
+    }
+
+    #[test]
+    fn text_that_carries_a_file_is_an_attachment() {
+        assert_eq!(
+            kind(b"zie data:application/pdf;base64,JVBER", "text/plain", None),
+            LeafKind::Attachment
+        );
+        assert_eq!(
+            kind(b"=ybegin line=128 size=9 name=a.pdf", "text/plain", None),
+            LeafKind::Attachment
+        );
+        let declared = classify(&Facts {
+            bytes: b"M86)C",
+            content_type: "text/plain",
+            filename: None,
+            disposition_attachment: false,
+            level: 0,
+            text: Some("M86)C"),
+            html: None,
+            transfer_encoding: Some("X-UUEncode"),
+        });
+        assert_eq!(declared, LeafKind::Attachment);
+        let html = "<p>x</p><img src=\"data:image/png;base64,iVBOR\">";
+        let from_html = classify(&Facts {
+            bytes: html.as_bytes(),
+            content_type: "text/html",
+            filename: None,
+            disposition_attachment: false,
+            level: 0,
+            text: Some("x"),
+            html: Some(html),
+            transfer_encoding: None,
+        });
+        assert_eq!(from_html, LeafKind::Attachment);
+        assert_eq!(
+            kind(b"Update data: zie hieronder", "text/plain", None),
+            LeafKind::Body
+        );
     }
 }

@@ -10,6 +10,8 @@
 //! this module adds the bounds (parts, multipart depth, nested messages, header size).
 
 mod classify;
+mod header_text;
+pub mod html;
 pub mod strict;
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
@@ -59,6 +61,11 @@ pub struct Leaf {
     pub bytes: Vec<u8>,
     /// Readable text for text/plain and text/html parts (HTML reduced to its text).
     pub text: Option<String>,
+    /// The HTML source of text/html parts (charset-decoded), for scans of what
+    /// `html_to_text` drops (attributes, `<title>`, CSS, text split by tags).
+    pub html: Option<String>,
+    /// Content-ID without angle brackets: `cid:` references point at it.
+    pub content_id: Option<String>,
     pub kind: LeafKind,
 }
 
@@ -71,6 +78,9 @@ pub struct Inspection {
     pub leaves: Vec<Leaf>,
     /// Declared types of containers that hold crypto nobody can judge (multipart/signed, ...).
     pub crypto_containers: Vec<String>,
+    /// Every header field of the message, of every part and of every nested message, as
+    /// written and decoded (one string per field): scanned for identifiers.
+    pub header_texts: Vec<String>,
 }
 
 /// Reads `raw` with the strict pass first and, when it finds nothing ambiguous, walks it with
@@ -108,6 +118,7 @@ fn walk(raw: &[u8], limits: &Limits) -> Result<(Inspection, Vec<strict::Shape>),
         shapes: Vec::new(),
     };
     walk.message(&message, 0)?;
+    classify::mark_cid_targets(&mut walk.out.leaves);
     Ok((walk.out, walk.shapes))
 }
 
@@ -139,6 +150,8 @@ impl Walk {
         let mut depth = vec![0usize; message.parts.len()];
         for (index, part) in message.parts.iter().enumerate() {
             check_header(part)?;
+            let fields = header_text::fields(part, message.raw_message.as_ref());
+            self.out.header_texts.extend(fields);
             match &part.body {
                 PartType::Multipart(children) => {
                     if depth[index] >= MAX_MULTIPART_DEPTH {
@@ -222,14 +235,15 @@ fn leaf(
             "MIME part {index} is declared {content_type} but has no readable structure"
         )));
     }
-    let (bytes, text) = match &part.body {
-        PartType::Binary(b) | PartType::InlineBinary(b) => (b.to_vec(), None),
-        PartType::Text(t) => (raw_bytes(part, raw, index)?, Some(t.to_string())),
+    let (bytes, text, html) = match &part.body {
+        PartType::Binary(b) | PartType::InlineBinary(b) => (b.to_vec(), None, None),
+        PartType::Text(t) => (raw_bytes(part, raw, index)?, Some(t.to_string()), None),
         PartType::Html(h) => (
             raw_bytes(part, raw, index)?,
             Some(mail_parser::decoders::html::html_to_text(h)),
+            Some(h.to_string()),
         ),
-        PartType::Message(_) | PartType::Multipart(_) => (Vec::new(), None),
+        PartType::Message(_) | PartType::Multipart(_) => (Vec::new(), None, None),
     };
     let filename = part.attachment_name().map(str::to_string);
     let disposition_attachment = part
@@ -241,6 +255,9 @@ fn leaf(
         filename: filename.as_deref(),
         disposition_attachment,
         level,
+        text: text.as_deref(),
+        html: html.as_deref(),
+        transfer_encoding: part.content_transfer_encoding(),
     });
     Ok(Leaf {
         content_type,
@@ -248,6 +265,8 @@ fn leaf(
         level,
         bytes,
         text,
+        html,
+        content_id: part.content_id().map(str::to_string),
         kind,
     })
 }

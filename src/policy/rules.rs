@@ -294,16 +294,32 @@ pub(super) fn key_derivation_too_weak(kdf_cycles_power: Option<u8>, min: u8) -> 
     }
 }
 
-/// Subjects, texts of every text part and every file name.
+/// Every header field (as written and decoded, nested messages included), the text of every
+/// text part, the HTML source of every HTML part (attributes, `<title>`, CSS, text split by
+/// tags) and every file name. Each text is normalised before matching (see `identifiers`).
 fn carries_identifier(inspection: &Inspection) -> bool {
-    let texts = inspection.subjects.iter().map(String::as_str).chain(
-        inspection
-            .leaves
-            .iter()
-            .flat_map(|leaf| [leaf.text.as_deref(), leaf.filename.as_deref()])
-            .flatten(),
-    );
-    texts.into_iter().any(|t| identifiers::find(t).is_some())
+    let plain = inspection
+        .subjects
+        .iter()
+        .chain(&inspection.header_texts)
+        .map(String::as_str)
+        .chain(
+            inspection
+                .leaves
+                .iter()
+                .flat_map(|leaf| [leaf.text.as_deref(), leaf.filename.as_deref()])
+                .flatten(),
+        );
+    let mut html = inspection.leaves.iter().filter_map(|l| l.html.as_deref());
+    // A text part mail-parser could not read as text is read as UTF-8 as far as it goes.
+    let mut unread_text = inspection
+        .leaves
+        .iter()
+        .filter(|l| l.text.is_none() && l.content_type.starts_with("text/"))
+        .map(|l| String::from_utf8_lossy(&l.bytes));
+    plain.into_iter().any(|t| identifiers::find(t).is_some())
+        || html.any(|h| identifiers::find_in_html(h).is_some())
+        || unread_text.any(|t| identifiers::find(&t).is_some())
 }
 
 fn password_in_message(inspection: &Inspection, archives: &[Archive<'_>]) -> bool {
