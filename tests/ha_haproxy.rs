@@ -112,7 +112,7 @@ fn two_gateways_behind_haproxy_lose_and_duplicate_nothing_when_one_stops() {
     if !require_peers() || !require_tool("haproxy", "the Debian package haproxy") {
         return;
     }
-    let Some(pg) = PgCluster::start() else { return };
+    let pg = PgCluster::start();
     let store = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
     let sink = Sink::start();
     let mut gw1 = gateway(&sink, &store, "gw1");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use metrics_support::{parse_with_prometheus_client, promtool_check_metrics, sample};
 use sealgate::metrics::{
     Direction, Health, MessageClass, Metrics, NextHopError, Outcome, Readiness, ReloadResult,
-    SessionResult, UnreadyCause, REJECTION_REASONS,
+    SessionResult, UnreadyCause,
 };
 
 const FAMILIES: &[(&str, &str)] = &[
@@ -56,7 +56,7 @@ fn a_fresh_registry_has_every_family_and_every_series_at_zero() {
             assert_eq!(sample(&families, "sealgate_messages_total", &labels), 0.0);
         }
     }
-    for reason in REJECTION_REASONS {
+    for reason in sealgate::metrics::rejection_reasons() {
         assert_eq!(
             sample(
                 &families,

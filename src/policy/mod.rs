@@ -7,14 +7,16 @@
 //! that tell staff how to fix the message. [`reject_reply`] turns that into the SMTP reply.
 //! Mail for ordinary recipients only is never inspected.
 
+mod facts;
 mod identifiers;
 mod password;
 mod registry;
 mod rules;
 mod texts;
 
-use crate::audit::ArchiveFacts;
 use crate::envelope::CanonicalAddress;
+
+pub use facts::ArchiveFacts;
 
 pub use identifiers::{iban_checksum_ok, is_national_number, Identifier};
 pub use password::{MAX_CANDIDATES, MAX_TRIED_KDF_CYCLES_POWER, MAX_TRIES, TIME_BUDGET};
@@ -109,11 +111,22 @@ impl ReasonCode {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// The verdict on one message, as `check --json` and the audit trail write it ("pass", "reject").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Reject,
+}
+
+impl Verdict {
+    /// As serialised: "pass" or "reject".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Reject => "reject",
+        }
+    }
 }
 
 /// The policy's decision on one message.

@@ -8,7 +8,7 @@ use chrono::Utc;
 use tracing::{info, warn};
 
 use super::{outcome_of, Flow, Refusal, Session, Transaction};
-use crate::audit::{AuditRecipient, TransferOutcome, TransferRecord};
+use crate::audit::{self, AuditRecipient, TransferOutcome, TransferRecord};
 use crate::gateway::{MemoryLease, MEMORY_UNIT};
 use crate::metrics::{Outcome, SessionResult};
 use crate::policy::{self, PolicyRecipient, Verdict};
@@ -244,11 +244,13 @@ impl Session {
             message_id: decision.message_id.clone(),
             size: size as u64,
             archives: decision.archives.clone(),
-            verdict: match decision.verdict {
-                Verdict::Pass => "pass".into(),
-                Verdict::Reject => "reject".into(),
-            },
-            reasons: decision.reasons.iter().map(|r| r.code.clone()).collect(),
+            verdict: decision.verdict,
+            // Every code policy writes comes from ReasonCode::as_str, so each one parses.
+            reasons: decision
+                .reasons
+                .iter()
+                .filter_map(|r| policy::ReasonCode::parse(&r.code))
+                .collect(),
             next_hop: self.settings.relay.next_hop.to_string(),
         }
     }
@@ -264,7 +266,11 @@ impl Session {
             answered_at: Utc::now(),
             reply_code: reply.code,
             reply_text: reply.summary(),
-            outcome: outcome.as_str().to_string(),
+            outcome: match outcome {
+                Outcome::Relayed => audit::Outcome::Relayed,
+                Outcome::Rejected => audit::Outcome::Rejected,
+                Outcome::Deferred => audit::Outcome::Deferred,
+            },
             tls_out,
         };
         if let Err(e) = self.gateway.audit.record_outcome(&tx.id, &outcome).await {
