@@ -29,7 +29,7 @@ use tokio_postgres::{Client, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::chain::{self, Head, LedgerEntry, NewEntry};
-use super::schema::{self, Dialect, Pruning, RawEntry};
+use super::schema::{self, Dialect, Pruning};
 use super::{EntryKind, LedgerError, PruneSummary};
 
 /// Key of the advisory lock that serialises migrations of instances starting together.
@@ -354,8 +354,8 @@ fn head_of(row: &Row) -> Result<Head, Failure> {
 }
 
 fn entry_of(row: &Row) -> Result<LedgerEntry, Failure> {
-    let raw = RawEntry {
-        seq: row.try_get(0)?,
+    let entry = LedgerEntry {
+        seq: 0,
         kind: row.try_get(1)?,
         transfer_id: row.try_get(2)?,
         at: row.try_get(3)?,
@@ -364,7 +364,7 @@ fn entry_of(row: &Row) -> Result<LedgerEntry, Failure> {
         prev_hash: row.try_get(6)?,
         hash: row.try_get(7)?,
     };
-    Ok(raw.into_entry()?)
+    Ok(schema::numbered(row.try_get(0)?, entry)?)
 }
 
 /// The server's own message when there is one (tokio-postgres says only "db error" otherwise),

@@ -134,31 +134,13 @@ pub fn seq_from_store(value: i64) -> Result<u64, LedgerError> {
     })
 }
 
-/// The raw row of the head or an entry, as both drivers read it.
-pub struct RawEntry {
-    pub seq: i64,
-    pub kind: String,
-    pub transfer_id: Option<String>,
-    pub at: String,
-    pub instance: String,
-    pub body: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-impl RawEntry {
-    pub fn into_entry(self) -> Result<LedgerEntry, LedgerError> {
-        Ok(LedgerEntry {
-            seq: seq_from_store(self.seq)?,
-            kind: self.kind,
-            transfer_id: self.transfer_id,
-            at: self.at,
-            instance: self.instance,
-            body: self.body,
-            prev_hash: self.prev_hash,
-            hash: self.hash,
-        })
-    }
+/// An entry as a driver read it: the columns with the sequence number still in store form,
+/// checked here (the entry's own `seq` is not read until then).
+pub fn numbered(seq: i64, entry: LedgerEntry) -> Result<LedgerEntry, LedgerError> {
+    Ok(LedgerEntry {
+        seq: seq_from_store(seq)?,
+        ..entry
+    })
 }
 
 pub fn head_of(seq: i64, hash: String) -> Result<Head, LedgerError> {

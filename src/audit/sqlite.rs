@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::chain::{self, Head, LedgerEntry, NewEntry};
-use super::schema::{self, Dialect, Pruning, RawEntry};
+use super::schema::{self, Dialect, Pruning};
 use super::{EntryKind, LedgerError, PruneSummary};
 
 /// How long a writer waits for another process's write lock before it fails.
@@ -313,20 +313,26 @@ fn select(
     let mut stmt = conn.prepare_cached(sql).map_err(read_error)?;
     let rows = stmt
         .query_map(params, |r| {
-            Ok(RawEntry {
-                seq: r.get(0)?,
-                kind: r.get(1)?,
-                transfer_id: r.get(2)?,
-                at: r.get(3)?,
-                instance: r.get(4)?,
-                body: r.get(5)?,
-                prev_hash: r.get(6)?,
-                hash: r.get(7)?,
-            })
+            Ok((
+                r.get::<_, i64>(0)?,
+                LedgerEntry {
+                    seq: 0,
+                    kind: r.get(1)?,
+                    transfer_id: r.get(2)?,
+                    at: r.get(3)?,
+                    instance: r.get(4)?,
+                    body: r.get(5)?,
+                    prev_hash: r.get(6)?,
+                    hash: r.get(7)?,
+                },
+            ))
         })
         .map_err(read_error)?;
-    rows.map(|row| row.map_err(read_error)?.into_entry())
-        .collect()
+    rows.map(|row| {
+        let (seq, entry) = row.map_err(read_error)?;
+        schema::numbered(seq, entry)
+    })
+    .collect()
 }
 
 fn write_error(e: rusqlite::Error) -> LedgerError {
