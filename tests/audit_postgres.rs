@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use audit_support::cli::*;
 use audit_support::*;
-use sealgate::audit::{AuditStore, TransferQuery};
+use sealgate::audit::{AuditStore, EntryKind, LedgerError, TransferQuery};
 use sealgate::policy::ReasonCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -61,6 +61,28 @@ async fn three_transfers(store: &AuditStore) {
     store.record_outcome("t1", &relayed(&t1)).await.unwrap();
     store.record_outcome("t2", &rejected(&t2)).await.unwrap();
     store.record_decision(&t3).await.unwrap();
+}
+
+#[tokio::test]
+async fn errors_are_typed_duplicate_and_corrupt() {
+    let pg = PgCluster::start();
+    let url = pg.database("typed");
+    let store = AuditStore::open(&url, "gw1").await.unwrap();
+    three_transfers(&store).await;
+    let t1 = record("t1", "alice@opgroeien.be", 1);
+    let err = store.record_outcome("t1", &relayed(&t1)).await.unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            LedgerError::Duplicate { kind: EntryKind::Outcome, transfer_id } if transfer_id == "t1"
+        ),
+        "{err}"
+    );
+    pg.psql("typed", "UPDATE audit_chain_head SET seq = -1");
+    let err = store.verify().await.unwrap_err();
+    assert!(matches!(err.kind(), LedgerError::Corrupt(_)), "{err}");
+    let err = store.prune_before(chrono::Utc::now()).await.unwrap_err();
+    assert!(matches!(err.kind(), LedgerError::Corrupt(_)), "{err}");
 }
 
 #[tokio::test]

@@ -28,8 +28,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::chain::{self, Head, LedgerEntry, NewEntry};
-use super::schema::{self, Dialect, Pruning};
+use super::chain::{Head, LedgerEntry, NewEntry};
+use super::schema::{self, Dialect, PruneRange, WriteTx};
 use super::{EntryKind, LedgerError, PruneSummary};
 
 /// Key of the advisory lock that serialises migrations of instances starting together.
@@ -123,14 +123,12 @@ impl PgLedger {
         let client = client_of(&mut guard)?;
         let result = tokio::time::timeout(OPERATION_TIMEOUT, async {
             let tx = client.transaction().await?;
-            let head = lock_head(&tx).await?;
-            let sealed = chain::seal(&head, instance, &entry);
-            insert(&tx, &sealed).await?;
+            schema::append(&mut PgTx(&tx), instance, &entry).await?;
             tx.commit().await?;
             Ok(())
         })
         .await;
-        settle(&mut guard, result, Kind::Append(&entry))
+        settle(&mut guard, result, Kind::Write)
     }
 
     pub async fn check_writable(&self) -> Result<(), LedgerError> {
@@ -210,35 +208,85 @@ impl PgLedger {
         let client = client_of(&mut guard)?;
         let result = tokio::time::timeout(OPERATION_TIMEOUT, async {
             let tx = client.transaction().await?;
-            let pruning = Pruning {
-                head: lock_head(&tx).await?,
-                instance,
-                cutoff: &cutoff,
-                now: &now,
-            };
-            let first: Option<i64> = tx.query_one(schema::FIRST_SEQ, &[]).await?.try_get(0)?;
-            let first_kept: Option<i64> = tx
-                .query_one(schema::FIRST_KEPT_SEQ, &[&cutoff])
-                .await?
-                .try_get(0)?;
-            let Some(range) = pruning.range(first, first_kept)? else {
-                return Ok(Pruning::summary(None, 0));
-            };
-            let hash: String = tx
-                .query_one(schema::HASH_OF, &[&range.last])
-                .await?
-                .try_get(0)?;
-            let deleted = tx
-                .execute(schema::DELETE_RANGE, &[&range.first, &range.last])
-                .await?;
-            let checkpoint = pruning.checkpoint(range, hash, deleted)?;
-            insert(&tx, &checkpoint).await?;
+            let summary = schema::prune(&mut PgTx(&tx), instance, &cutoff, &now).await?;
             tx.commit().await?;
-            Ok(Pruning::summary(Some(&checkpoint), deleted))
+            Ok(summary)
         })
         .await;
         settle(&mut guard, result, Kind::Write)
     }
+}
+
+/// The steps of the shared write algorithms on an open PostgreSQL transaction.
+struct PgTx<'a, 'b>(&'a Transaction<'b>);
+
+impl WriteTx for PgTx<'_, '_> {
+    async fn lock_head(&mut self) -> Result<Head, LedgerError> {
+        let row = self
+            .0
+            .query_opt(DIALECT.lock_head(), &[])
+            .await
+            .map_err(write_failed)?;
+        let row = row.ok_or_else(schema::missing_head)?;
+        schema::head_of(
+            row.try_get(0).map_err(read_failed)?,
+            row.try_get(1).map_err(read_failed)?,
+        )
+    }
+
+    async fn first_seq(&mut self, at_or_after: Option<&str>) -> Result<Option<i64>, LedgerError> {
+        let row = match at_or_after {
+            None => self.0.query_one(schema::FIRST_SEQ, &[]).await,
+            Some(at) => self.0.query_one(schema::FIRST_KEPT_SEQ, &[&at]).await,
+        };
+        row.and_then(|r| r.try_get(0)).map_err(read_failed)
+    }
+
+    async fn hash_of(&mut self, seq: i64) -> Result<String, LedgerError> {
+        let row = self.0.query_one(schema::HASH_OF, &[&seq]).await;
+        row.and_then(|r| r.try_get(0)).map_err(read_failed)
+    }
+
+    async fn delete(&mut self, range: PruneRange) -> Result<u64, LedgerError> {
+        self.0
+            .execute(schema::DELETE_RANGE, &[&range.first, &range.last])
+            .await
+            .map_err(write_failed)
+    }
+
+    async fn insert(&mut self, e: &LedgerEntry) -> Result<(), LedgerError> {
+        let seq = schema::seq_to_store(e.seq)?;
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &seq,
+            &e.kind,
+            &e.transfer_id,
+            &e.at,
+            &e.instance,
+            &e.body,
+            &e.prev_hash,
+            &e.hash,
+        ];
+        self.0
+            .execute(schema::INSERT, &params)
+            .await
+            .map_err(|err| match err.code() {
+                Some(code) if code == &SqlState::UNIQUE_VIOLATION => schema::duplicate(e),
+                _ => write_failed(err),
+            })?;
+        self.0
+            .execute(schema::SET_HEAD, &[&seq, &e.hash])
+            .await
+            .map_err(write_failed)?;
+        Ok(())
+    }
+}
+
+fn read_failed(e: tokio_postgres::Error) -> LedgerError {
+    classify(&e, false, Kind::Read)
+}
+
+fn write_failed(e: tokio_postgres::Error) -> LedgerError {
+    classify(&e, false, Kind::Write)
 }
 
 fn client_of<'a>(guard: &'a mut Guard<'_>) -> Result<&'a mut Client, LedgerError> {
@@ -247,27 +295,31 @@ fn client_of<'a>(guard: &'a mut Guard<'_>) -> Result<&'a mut Client, LedgerError
         .ok_or_else(|| LedgerError::Unavailable("no connection to PostgreSQL".into()))
 }
 
-/// What the failed operation was: a read, a write, or the append of this entry (whose
-/// UNIQUE violation is a duplicate).
+/// Whether the failed operation read or wrote.
 #[derive(Clone, Copy)]
-enum Kind<'a> {
+enum Kind {
     Read,
     Write,
-    Append(&'a NewEntry),
 }
 
 /// Turns a timed operation's result into ours; drops the connection after a timeout or a
 /// broken connection, so the next call starts clean.
-fn settle<T>(guard: &mut Guard<'_>, result: Timed<T>, kind: Kind<'_>) -> Result<T, LedgerError> {
+fn settle<T>(guard: &mut Guard<'_>, result: Timed<T>, kind: Kind) -> Result<T, LedgerError> {
     match result {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(Failure::Ledger(e))) => Err(e),
-        Ok(Err(Failure::Pg(e))) => {
+        Ok(Err(failure)) => {
             let closed = guard.as_ref().is_none_or(Client::is_closed);
             if closed {
                 **guard = None;
             }
-            Err(classify(&e, closed, kind))
+            match failure {
+                // A statement failed because the connection broke: transient.
+                Failure::Ledger(LedgerError::Read(m) | LedgerError::Write(m)) if closed => {
+                    Err(LedgerError::Unavailable(m))
+                }
+                Failure::Ledger(e) => Err(e),
+                Failure::Pg(e) => Err(classify(&e, closed, kind)),
+            }
         }
         Err(_) => {
             **guard = None;
@@ -280,20 +332,14 @@ fn settle<T>(guard: &mut Guard<'_>, result: Timed<T>, kind: Kind<'_>) -> Result<
 }
 
 /// By SQLSTATE, never by message text.
-fn classify(e: &tokio_postgres::Error, closed: bool, kind: Kind<'_>) -> LedgerError {
+fn classify(e: &tokio_postgres::Error, closed: bool, kind: Kind) -> LedgerError {
     let message = format!("PostgreSQL: {}", pg_message(e));
     if closed || e.is_closed() {
         return LedgerError::Unavailable(message);
     }
     match kind {
-        Kind::Append(entry) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            LedgerError::Duplicate {
-                kind: entry.kind,
-                transfer_id: entry.transfer_id.clone().unwrap_or_default(),
-            }
-        }
         Kind::Read => LedgerError::Read(message),
-        Kind::Write | Kind::Append(_) => LedgerError::Write(message),
+        Kind::Write => LedgerError::Write(message),
     }
 }
 
@@ -318,34 +364,6 @@ async fn migrate(client: &mut Client) -> Result<(), Failure> {
         tx.execute(schema::RECORD_VERSION, &[&next]).await?;
     }
     tx.commit().await?;
-    Ok(())
-}
-
-async fn lock_head(tx: &Transaction<'_>) -> Result<Head, Failure> {
-    let row = tx.query_opt(DIALECT.lock_head(), &[]).await?;
-    match row {
-        Some(row) => head_of(&row),
-        None => Err(schema::missing_head().into()),
-    }
-}
-
-async fn insert(tx: &Transaction<'_>, e: &LedgerEntry) -> Result<(), Failure> {
-    let seq = schema::seq_to_store(e.seq)?;
-    tx.execute(
-        schema::INSERT,
-        &[
-            &seq,
-            &e.kind,
-            &e.transfer_id,
-            &e.at,
-            &e.instance,
-            &e.body,
-            &e.prev_hash,
-            &e.hash,
-        ],
-    )
-    .await?;
-    tx.execute(schema::SET_HEAD, &[&seq, &e.hash]).await?;
     Ok(())
 }
 

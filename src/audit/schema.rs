@@ -154,7 +154,78 @@ pub fn missing_head() -> LedgerError {
     LedgerError::Corrupt("the chain head row is missing".into())
 }
 
-/// Pruning, the one algorithm both backends run inside one write transaction:
+/// The UNIQUE (kind, transfer_id) constraint refused `entry`.
+pub fn duplicate(entry: &LedgerEntry) -> LedgerError {
+    match EntryKind::parse(&entry.kind) {
+        Some(kind) => LedgerError::Duplicate {
+            kind,
+            transfer_id: entry.transfer_id.clone().unwrap_or_default(),
+        },
+        None => LedgerError::Corrupt(format!("entry kind {:?} is unknown", entry.kind)),
+    }
+}
+
+/// The steps of a write transaction, as each backend performs them (SQLite: blocking calls,
+/// complete at once; PostgreSQL: statements over the connection). The write algorithms,
+/// [`append`] and [`prune`], are written once against it; the backend opens the transaction
+/// before and commits it after.
+pub trait WriteTx {
+    /// The head row, locked until the transaction ends ([`Dialect::lock_head`]).
+    async fn lock_head(&mut self) -> Result<Head, LedgerError>;
+    /// The lowest sequence number of all entries ([`FIRST_SEQ`]), or of those at or after a
+    /// time ([`FIRST_KEPT_SEQ`]).
+    async fn first_seq(&mut self, at_or_after: Option<&str>) -> Result<Option<i64>, LedgerError>;
+    /// The hash of one entry ([`HASH_OF`]).
+    async fn hash_of(&mut self, seq: i64) -> Result<String, LedgerError>;
+    /// Deletes a prefix of the chain ([`DELETE_RANGE`]); returns how many entries went.
+    async fn delete(&mut self, range: PruneRange) -> Result<u64, LedgerError>;
+    /// Inserts a sealed entry ([`INSERT`]) and moves the head to it ([`SET_HEAD`]); a
+    /// second decision or outcome for a transfer is [`duplicate`].
+    async fn insert(&mut self, entry: &LedgerEntry) -> Result<(), LedgerError>;
+}
+
+/// Appends `entry` after the locked head.
+pub async fn append(
+    tx: &mut impl WriteTx,
+    instance: &str,
+    entry: &NewEntry,
+) -> Result<(), LedgerError> {
+    let head = tx.lock_head().await?;
+    tx.insert(&chain::seal(&head, instance, entry)).await
+}
+
+/// Deletes the entries before `cutoff` and appends the checkpoint; see [`Pruning`].
+pub async fn prune(
+    tx: &mut impl WriteTx,
+    instance: &str,
+    cutoff: &str,
+    now: &str,
+) -> Result<PruneSummary, LedgerError> {
+    let pruning = Pruning {
+        head: tx.lock_head().await?,
+        instance,
+        cutoff,
+        now,
+    };
+    let first = tx.first_seq(None).await?;
+    let first_kept = tx.first_seq(Some(cutoff)).await?;
+    let Some(range) = pruning.range(first, first_kept)? else {
+        return Ok(PruneSummary {
+            pruned: 0,
+            checkpoint_seq: None,
+        });
+    };
+    let hash = tx.hash_of(range.last).await?;
+    let deleted = tx.delete(range).await?;
+    let checkpoint = pruning.checkpoint(range, hash, deleted)?;
+    tx.insert(&checkpoint).await?;
+    Ok(PruneSummary {
+        pruned: deleted,
+        checkpoint_seq: Some(checkpoint.seq),
+    })
+}
+
+/// Pruning ([`prune`]), inside one write transaction:
 ///
 /// 1. lock and read the head ([`Dialect::lock_head`]);
 /// 2. read the first sequence number and the first one at or after the cutoff;
@@ -220,14 +291,6 @@ impl Pruning<'_> {
                 payload: chain::checkpoint_payload(&pruned, deleted, self.cutoff),
             },
         ))
-    }
-
-    /// What the run did.
-    pub fn summary(checkpoint: Option<&LedgerEntry>, deleted: u64) -> PruneSummary {
-        PruneSummary {
-            pruned: deleted,
-            checkpoint_seq: checkpoint.map(|c| c.seq),
-        }
     }
 }
 

@@ -8,14 +8,16 @@
 //! so serialise writers across processes too. Tables, statements and the prune algorithm are
 //! [`super::schema`]'s, shared with PostgreSQL.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::chain::{self, Head, LedgerEntry, NewEntry};
-use super::schema::{self, Dialect, Pruning};
+use super::chain::{Head, LedgerEntry, NewEntry};
+use super::schema::{self, Dialect, PruneRange, WriteTx};
 use super::{EntryKind, LedgerError, PruneSummary};
 
 /// How long a writer waits for another process's write lock before it fails.
@@ -49,9 +51,7 @@ impl SqliteLedger {
         let instance = instance.to_string();
         self.with(move |conn| {
             let tx = write_transaction(conn)?;
-            let head = read_head(&tx)?;
-            let sealed = chain::seal(&head, &instance, &entry);
-            insert(&tx, &sealed)?;
+            ready(schema::append(&mut SqliteTx(&tx), &instance, &entry))?;
             tx.commit().map_err(write_error)
         })
         .await
@@ -109,33 +109,58 @@ impl SqliteLedger {
         let instance = instance.to_string();
         self.with(move |conn| {
             let tx = write_transaction(conn)?;
-            let pruning = Pruning {
-                head: read_head(&tx)?,
-                instance: &instance,
-                cutoff: &cutoff,
-                now: &now,
-            };
-            let first: Option<i64> = tx
-                .query_row(schema::FIRST_SEQ, [], |r| r.get(0))
-                .map_err(read_error)?;
-            let first_kept: Option<i64> = tx
-                .query_row(schema::FIRST_KEPT_SEQ, [&cutoff], |r| r.get(0))
-                .map_err(read_error)?;
-            let Some(range) = pruning.range(first, first_kept)? else {
-                return Ok(Pruning::summary(None, 0));
-            };
-            let hash: String = tx
-                .query_row(schema::HASH_OF, [range.last], |r| r.get(0))
-                .map_err(read_error)?;
-            let deleted = tx
-                .execute(schema::DELETE_RANGE, [range.first, range.last])
-                .map_err(write_error)? as u64;
-            let checkpoint = pruning.checkpoint(range, hash, deleted)?;
-            insert(&tx, &checkpoint)?;
+            let summary = ready(schema::prune(&mut SqliteTx(&tx), &instance, &cutoff, &now))?;
             tx.commit().map_err(write_error)?;
-            Ok(Pruning::summary(Some(&checkpoint), deleted))
+            Ok(summary)
         })
         .await
+    }
+}
+
+/// The steps of the shared write algorithms on an open SQLite transaction.
+struct SqliteTx<'a>(&'a Connection);
+
+impl WriteTx for SqliteTx<'_> {
+    /// `BEGIN IMMEDIATE` already holds the write lock: a plain read.
+    async fn lock_head(&mut self) -> Result<Head, LedgerError> {
+        read_head(self.0)
+    }
+
+    async fn first_seq(&mut self, at_or_after: Option<&str>) -> Result<Option<i64>, LedgerError> {
+        match at_or_after {
+            None => self.0.query_row(schema::FIRST_SEQ, [], |r| r.get(0)),
+            Some(at) => self.0.query_row(schema::FIRST_KEPT_SEQ, [at], |r| r.get(0)),
+        }
+        .map_err(read_error)
+    }
+
+    async fn hash_of(&mut self, seq: i64) -> Result<String, LedgerError> {
+        self.0
+            .query_row(schema::HASH_OF, [seq], |r| r.get(0))
+            .map_err(read_error)
+    }
+
+    async fn delete(&mut self, range: PruneRange) -> Result<u64, LedgerError> {
+        self.0
+            .execute(schema::DELETE_RANGE, [range.first, range.last])
+            .map(|n| n as u64)
+            .map_err(write_error)
+    }
+
+    async fn insert(&mut self, entry: &LedgerEntry) -> Result<(), LedgerError> {
+        insert(self.0, entry)
+    }
+}
+
+/// Drives one of the shared algorithms over SQLite: its steps are blocking calls, so the
+/// future is complete after one poll.
+fn ready<T>(steps: impl Future<Output = Result<T, LedgerError>>) -> Result<T, LedgerError> {
+    let mut steps = std::pin::pin!(steps);
+    match steps.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(LedgerError::Unavailable(
+            "an SQLite step did not complete at once".into(),
+        )),
     }
 }
 
@@ -286,23 +311,12 @@ fn insert(conn: &Connection, e: &LedgerEntry) -> Result<(), LedgerError> {
         ],
     )
     .map_err(|err| match err.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => duplicate(e),
+        Some(rusqlite::ErrorCode::ConstraintViolation) => schema::duplicate(e),
         _ => write_error(err),
     })?;
     conn.execute(schema::SET_HEAD, params![seq, e.hash])
         .map_err(write_error)?;
     Ok(())
-}
-
-/// The UNIQUE (kind, transfer_id) constraint refused `e`.
-fn duplicate(e: &LedgerEntry) -> LedgerError {
-    match EntryKind::parse(&e.kind) {
-        Some(kind) => LedgerError::Duplicate {
-            kind,
-            transfer_id: e.transfer_id.clone().unwrap_or_default(),
-        },
-        None => LedgerError::Corrupt(format!("entry kind {:?} is unknown", e.kind)),
-    }
 }
 
 fn select(
