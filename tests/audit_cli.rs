@@ -216,3 +216,19 @@ fn errors_exit_2_and_say_what_to_do() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("YYYY-MM-DD"), "{}", stderr(&out));
 }
+
+/// docs/audit.md lists the values a record can hold; the code's enums are the list, and the
+/// document must name every one of them.
+#[test]
+fn the_audit_document_names_every_stored_value() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit.md")).unwrap();
+    let reasons = sealgate::policy::ReasonCode::ALL.map(|c| c.as_str());
+    let outcomes = sealgate::audit::Outcome::ALL.map(|o| o.as_str());
+    for value in reasons.iter().chain(&outcomes) {
+        assert!(
+            doc.contains(&format!("`{value}`")),
+            "docs/audit.md lacks `{value}`"
+        );
+    }
+}

@@ -86,6 +86,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Relayed, Outcome::Rejected, Outcome::Deferred];
+
     /// As stored and exported: "relayed", "rejected", "deferred".
     pub fn as_str(self) -> &'static str {
         match self {
