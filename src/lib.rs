@@ -5,7 +5,7 @@
 //! ```text
 //! smtp (session: ESMTP state machine, TLS, AUTH, limits)
 //!   -> envelope (sender, recipients, canonical matching form)
-//!   -> message (DATA bytes, dot-unstuffed, size-capped, bare CR/LF refused)
+//!   -> smtp::data (the message: DATA bytes, dot-unstuffed, size-capped, bare CR/LF refused)
 //!   -> inspect (MIME walk) -> sevenz (archive verdict) -> policy (protocol rules, verdict)
 //!   -> relay (next-hop transaction, reply mirrored)
 //!   -> audit (metadata record, hash-chained, durable before the client hears 250)
@@ -23,6 +23,7 @@ pub mod inspect;
 pub mod metrics;
 pub mod notice;
 pub mod policy;
+pub mod reason;
 pub mod relay;
 pub mod reply;
 pub mod sevenz;

@@ -1,3 +1,4 @@
+#![cfg(feature = "real-peers")]
 //! The audit ledger on a real PostgreSQL 15 (a private cluster per test): two gateway
 //! instances writing at once, tampering found by `verify`, pruning, and a server that is down.
 
@@ -5,12 +6,14 @@ mod audit_support;
 
 use std::sync::Arc;
 
+use audit_support::cli::*;
 use audit_support::*;
-use sealgate::audit::{AuditStore, TransferQuery};
+use sealgate::audit::{AuditStore, EntryKind, LedgerError, TransferQuery};
+use sealgate::policy::ReasonCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_gateways_writing_at_once_build_one_verifiable_chain() {
-    let Some(pg) = PgCluster::start() else { return };
+    let pg = PgCluster::start();
     let url = pg.database("audit");
     let (a, b) = tokio::join!(AuditStore::open(&url, "gw1"), AuditStore::open(&url, "gw2"));
     let (a, b) = (Arc::new(a.unwrap()), Arc::new(b.unwrap()));
@@ -48,7 +51,10 @@ async fn two_gateways_writing_at_once_build_one_verifiable_chain() {
 /// t1 relayed, t2 refused, t3 incomplete: entries 1..5.
 async fn three_transfers(store: &AuditStore) {
     let t1 = record("t1", "alice@opgroeien.be", 1);
-    let t2 = refused(record("t2", "bob@opgroeien.be", 1), "not_encrypted");
+    let t2 = refused(
+        record("t2", "bob@opgroeien.be", 1),
+        ReasonCode::ArchiveNotEncrypted,
+    );
     let t3 = record("t3", "alice@opgroeien.be", 1);
     store.record_decision(&t1).await.unwrap();
     store.record_decision(&t2).await.unwrap();
@@ -58,8 +64,30 @@ async fn three_transfers(store: &AuditStore) {
 }
 
 #[tokio::test]
+async fn errors_are_typed_duplicate_and_corrupt() {
+    let pg = PgCluster::start();
+    let url = pg.database("typed");
+    let store = AuditStore::open(&url, "gw1").await.unwrap();
+    three_transfers(&store).await;
+    let t1 = record("t1", "alice@opgroeien.be", 1);
+    let err = store.record_outcome("t1", &relayed(&t1)).await.unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            LedgerError::Duplicate { kind: EntryKind::Outcome, transfer_id } if transfer_id == "t1"
+        ),
+        "{err}"
+    );
+    pg.psql("typed", "UPDATE audit_chain_head SET seq = -1");
+    let err = store.verify().await.unwrap_err();
+    assert!(matches!(err.kind(), LedgerError::Corrupt(_)), "{err}");
+    let err = store.prune_before(chrono::Utc::now()).await.unwrap_err();
+    assert!(matches!(err.kind(), LedgerError::Corrupt(_)), "{err}");
+}
+
+#[tokio::test]
 async fn edits_deletions_and_swaps_are_found() {
-    let Some(pg) = PgCluster::start() else { return };
+    let pg = PgCluster::start();
     let cases = [
         (
             "edited",
@@ -93,7 +121,7 @@ async fn edits_deletions_and_swaps_are_found() {
 
 #[tokio::test]
 async fn pruning_keeps_the_chain_verifiable() {
-    let Some(pg) = PgCluster::start() else { return };
+    let pg = PgCluster::start();
     let url = pg.database("audit");
     let store = AuditStore::open(&url, "gw1").await.unwrap();
     for (i, days) in [400, 400, 200, 3].into_iter().enumerate() {
@@ -123,7 +151,7 @@ async fn pruning_keeps_the_chain_verifiable() {
 
 #[tokio::test]
 async fn a_server_that_is_down_is_a_clear_error_and_comes_back() {
-    let Some(pg) = PgCluster::start() else { return };
+    let pg = PgCluster::start();
     let url = pg.database("audit");
     let store = AuditStore::open(&url, "gw1").await.unwrap();
     let t1 = record("t1", "alice@opgroeien.be", 0);
@@ -166,7 +194,7 @@ async fn the_password_never_appears_in_errors() {
 
 #[tokio::test]
 async fn a_gateway_role_without_update_or_delete_rights_can_record() {
-    let Some(pg) = PgCluster::start() else { return };
+    let pg = PgCluster::start();
     let owner_url = pg.database("audit");
     let owner = AuditStore::open(&owner_url, "setup").await.unwrap();
     drop(owner);
@@ -184,4 +212,29 @@ async fn a_gateway_role_without_update_or_delete_rights_can_record() {
     let err = store.prune_before(chrono::Utc::now()).await.unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
     assert!(store.verify().await.unwrap().verifies());
+}
+
+/// `sealgate audit` against PostgreSQL: verify, report, and an edit found.
+#[test]
+fn the_command_line_works_against_postgresql() {
+    let pg = PgCluster::start();
+    let url = pg.database("audit");
+    runtime().block_on(async {
+        let store = AuditStore::open(&url, "gw-test").await.unwrap();
+        october(&store).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &url, 0);
+    let out = sealgate(&["verify"], &config);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = sealgate(&["report", "--period", "2025-10", "--json"], &config);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["protocols"][1]["transfers"], 4);
+    pg.psql(
+        "audit",
+        "UPDATE audit_entries SET at = '2025-10-01T00:00:00.000000Z' WHERE seq = 4",
+    );
+    let out = sealgate(&["verify"], &config);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("entry 4"), "{}", stdout(&out));
 }

@@ -6,7 +6,8 @@ mod audit_support;
 use std::sync::Arc;
 
 use audit_support::*;
-use sealgate::audit::{AuditStore, TransferQuery};
+use sealgate::audit::{AuditStore, EntryKind, LedgerError, Outcome, TransferQuery};
+use sealgate::policy::ReasonCode;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -28,7 +29,10 @@ fn fixture() -> Fixture {
 /// Three transfers: t1 relayed, t2 refused, t3 incomplete (5 entries).
 async fn three_transfers(store: &AuditStore) {
     let t1 = record("t1", "alice@opgroeien.be", 1);
-    let t2 = refused(record("t2", "Bob@opgroeien.be", 1), "not_encrypted");
+    let t2 = refused(
+        record("t2", "Bob@opgroeien.be", 1),
+        ReasonCode::ArchiveNotEncrypted,
+    );
     let t3 = record("t3", "alice@opgroeien.be", 1);
     store.record_decision(&t1).await.unwrap();
     store.record_decision(&t2).await.unwrap();
@@ -52,7 +56,10 @@ async fn records_read_back_complete_and_incomplete() {
     assert_eq!(ids, ["t1", "t2", "t3"]);
     assert_eq!(transfers[0].record, record_like(&transfers[0].record));
     assert_eq!(transfers[0].outcome.as_ref().unwrap().reply_code, 250);
-    assert_eq!(transfers[1].outcome.as_ref().unwrap().outcome, "rejected");
+    assert_eq!(
+        transfers[1].outcome.as_ref().unwrap().outcome,
+        Outcome::Rejected
+    );
     assert!(transfers[0].complete() && transfers[1].complete());
     assert!(!transfers[2].complete(), "t3 has no outcome: incomplete");
 
@@ -106,8 +113,15 @@ async fn a_transfer_has_one_decision() {
     let store = AuditStore::open(&f.spec, "gw1").await.unwrap();
     let t1 = record("t1", "alice@opgroeien.be", 0);
     store.record_decision(&t1).await.unwrap();
-    let err = store.record_decision(&t1).await.unwrap_err().to_string();
-    assert!(err.contains("already has a decision"), "{err}");
+    let err = store.record_decision(&t1).await.unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            LedgerError::Duplicate { kind: EntryKind::Decision, transfer_id } if transfer_id == "t1"
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("already has a decision"), "{err}");
     assert!(store.verify().await.unwrap().verifies());
 }
 
@@ -382,4 +396,58 @@ async fn a_head_set_back_is_found() {
     let broken = store.verify().await.unwrap().broken.unwrap();
     assert_eq!(broken.seq, 4, "{broken}");
     assert!(broken.problem.contains("beyond the chain head"), "{broken}");
+}
+
+#[tokio::test]
+async fn a_negative_sequence_number_is_corruption_not_zero() {
+    let f = fixture();
+    let store = AuditStore::open(&f.spec, "gw1").await.unwrap();
+    three_transfers(&store).await;
+    raw(&f.path, "UPDATE audit_chain_head SET seq = -1");
+    let err = store.verify().await.unwrap_err();
+    assert!(matches!(err.kind(), LedgerError::Corrupt(_)), "{err}");
+    let t9 = record("t9", "alice@opgroeien.be", 0);
+    let err = store.record_decision(&t9).await.unwrap_err();
+    assert!(matches!(err.kind(), LedgerError::Corrupt(_)), "{err}");
+
+    raw(
+        &f.path,
+        "UPDATE audit_chain_head SET seq = 5, hash = (SELECT hash FROM audit_entries WHERE seq = 5)",
+    );
+    assert!(store.verify().await.unwrap().verifies());
+    raw(&f.path, "UPDATE audit_entries SET seq = -2 WHERE seq = 1");
+    // verify walks from entry 1 on: the moved entry is missing there...
+    let broken = store.verify().await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 2, "{broken}");
+    // ...and pruning, which starts from the lowest number, refuses to read it as entry 0.
+    let err = store.prune_before(chrono::Utc::now()).await.unwrap_err();
+    assert!(matches!(err.kind(), LedgerError::Corrupt(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_record_that_does_not_read_is_corruption() {
+    let f = fixture();
+    let store = AuditStore::open(&f.spec, "gw1").await.unwrap();
+    three_transfers(&store).await;
+    raw(
+        &f.path,
+        "UPDATE audit_entries SET body = replace(body, '\"verdict\":\"pass\"', '\"verdict\":\"maybe\"') WHERE seq = 1",
+    );
+    let err = store
+        .transfers(&TransferQuery::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), LedgerError::Corrupt(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_store_of_a_newer_sealgate_is_refused_by_version() {
+    let f = fixture();
+    drop(AuditStore::open(&f.spec, "gw1").await.unwrap());
+    raw(&f.path, "INSERT INTO schema_version (version) VALUES (7)");
+    let err = AuditStore::open(&f.spec, "gw1").await.err().unwrap();
+    assert!(
+        matches!(err.kind(), LedgerError::SchemaTooNew { found: 7, .. }),
+        "{err}"
+    );
 }

@@ -1,3 +1,4 @@
+#![cfg(feature = "real-peers")]
 //! High availability end to end: two gateways behind a real HAProxy (TCP mode, PROXY protocol
 //! v2, health checks on /readyz), both writing to one real PostgreSQL audit store. A burst of
 //! ordinary and protected mail is sent while one gateway is stopped with SIGTERM halfway:
@@ -109,10 +110,9 @@ fn sealgate_cli(args: &[&str], config: &std::path::Path) -> (i32, String) {
 
 #[test]
 fn two_gateways_behind_haproxy_lose_and_duplicate_nothing_when_one_stops() {
-    if !require_peers() || !require_tool("haproxy", "the Debian package haproxy") {
-        return;
-    }
-    let Some(pg) = PgCluster::start() else { return };
+    require_peers();
+    require_tool("haproxy", "the Debian package haproxy");
+    let pg = PgCluster::start();
     let store = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
     let sink = Sink::start();
     let mut gw1 = gateway(&sink, &store, "gw1");
@@ -244,9 +244,7 @@ fn two_gateways_behind_haproxy_lose_and_duplicate_nothing_when_one_stops() {
 
 #[test]
 fn a_proxy_header_from_an_untrusted_peer_closes_the_connection() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = GatewayConfig::new(sink.port()).start();
     let mut client = std::net::TcpStream::connect(("127.0.0.1", gateway.port())).unwrap();

@@ -1,14 +1,15 @@
-//! The metrics module through its public API, read back with independent parsers
-//! (prometheus_client's text parser, promtool's linter).
+//! The metrics module through its public API, its text read back the way prometheus_client
+//! reads it (`read_exposition`; metrics_exposition.rs, in the real-peer tier, checks that the
+//! real parser reads the same and that promtool's linter accepts the text).
 
 mod metrics_support;
 
 use std::time::{Duration, Instant};
 
-use metrics_support::{parse_with_prometheus_client, promtool_check_metrics, sample};
+use metrics_support::{read_exposition, sample};
 use sealgate::metrics::{
     Direction, Health, MessageClass, Metrics, NextHopError, Outcome, Readiness, ReloadResult,
-    SessionResult, UnreadyCause, REJECTION_REASONS,
+    SessionResult, UnreadyCause,
 };
 
 const FAMILIES: &[(&str, &str)] = &[
@@ -36,10 +37,7 @@ const FAMILIES: &[(&str, &str)] = &[
 fn a_fresh_registry_has_every_family_and_every_series_at_zero() {
     let metrics = Metrics::new().unwrap();
     let text = metrics.render();
-    promtool_check_metrics(&text);
-    let Some(families) = parse_with_prometheus_client(&text) else {
-        return;
-    };
+    let families = read_exposition(&text);
 
     let mut names: Vec<(&str, &str)> = families
         .iter()
@@ -56,7 +54,7 @@ fn a_fresh_registry_has_every_family_and_every_series_at_zero() {
             assert_eq!(sample(&families, "sealgate_messages_total", &labels), 0.0);
         }
     }
-    for reason in REJECTION_REASONS {
+    for reason in sealgate::metrics::rejection_reasons() {
         assert_eq!(
             sample(
                 &families,
@@ -142,10 +140,7 @@ fn counters_gauges_and_histograms_show_what_was_recorded() {
     metrics.set_memory_in_use(123_456);
 
     let text = metrics.render();
-    promtool_check_metrics(&text);
-    let Some(f) = parse_with_prometheus_client(&text) else {
-        return;
-    };
+    let f = read_exposition(&text);
     let messages = |class, outcome| {
         sample(
             &f,
@@ -251,9 +246,7 @@ fn unknown_reason_codes_count_as_other_and_never_become_labels() {
     assert!(!text.contains("wervik") && !text.contains("Verslag") && !text.contains("not_built"));
     let series_after = text.lines().filter(|l| !l.starts_with('#')).count();
     assert_eq!(series_before, series_after, "recording adds no series");
-    let Some(f) = parse_with_prometheus_client(&text) else {
-        return;
-    };
+    let f = read_exposition(&text);
     assert_eq!(
         sample(&f, "sealgate_rejections_total", &[("reason", "other")]),
         3.0
@@ -269,9 +262,7 @@ fn sessions_are_counted_while_open_and_by_how_they_ended() {
     let dropped = metrics.track_session();
     metrics.session_started();
     metrics.session_ended(SessionResult::Timeout);
-    let Some(f) = parse_with_prometheus_client(&metrics.render()) else {
-        return;
-    };
+    let f = read_exposition(&metrics.render());
     assert_eq!(sample(&f, "sealgate_sessions_active", &[]), 2.0);
     assert_eq!(
         sample(&f, "sealgate_sessions_total", &[("result", "timeout")]),
@@ -280,9 +271,7 @@ fn sessions_are_counted_while_open_and_by_how_they_ended() {
 
     drop(dropped);
     open.end(SessionResult::Completed);
-    let Some(f) = parse_with_prometheus_client(&metrics.render()) else {
-        return;
-    };
+    let f = read_exposition(&metrics.render());
     assert_eq!(sample(&f, "sealgate_sessions_active", &[]), 0.0);
     assert_eq!(
         sample(&f, "sealgate_sessions_total", &[("result", "completed")]),
@@ -299,14 +288,10 @@ fn two_gateways_in_one_process_keep_separate_counts() {
     let first = Metrics::new().unwrap();
     let second = Metrics::new().unwrap();
     first.message(MessageClass::Ordinary, Outcome::Relayed);
-    let Some(f) = parse_with_prometheus_client(&second.render()) else {
-        return;
-    };
+    let f = read_exposition(&second.render());
     let labels = [("class", "ordinary"), ("outcome", "relayed")];
     assert_eq!(sample(&f, "sealgate_messages_total", &labels), 0.0);
-    let Some(f) = parse_with_prometheus_client(&first.render()) else {
-        return;
-    };
+    let f = read_exposition(&first.render());
     assert_eq!(sample(&f, "sealgate_messages_total", &labels), 1.0);
 }
 
@@ -317,18 +302,14 @@ fn health_gauges_follow_the_health_state() {
     health.set_audit_store_writable(true);
     health.next_hop_failed();
     metrics.observe_health(&health);
-    let Some(f) = parse_with_prometheus_client(&metrics.render()) else {
-        return;
-    };
+    let f = read_exposition(&metrics.render());
     assert_eq!(sample(&f, "sealgate_next_hop_up", &[]), 0.0);
     assert_eq!(sample(&f, "sealgate_audit_store_up", &[]), 1.0);
 
     health.next_hop_succeeded();
     health.set_audit_store_writable(false);
     metrics.observe_health(&health);
-    let Some(f) = parse_with_prometheus_client(&metrics.render()) else {
-        return;
-    };
+    let f = read_exposition(&metrics.render());
     assert_eq!(sample(&f, "sealgate_next_hop_up", &[]), 1.0);
     assert_eq!(sample(&f, "sealgate_audit_store_up", &[]), 0.0);
 }

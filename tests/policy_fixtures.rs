@@ -157,7 +157,7 @@ fn a_good_archive_is_described_for_the_audit_trail() {
     let decision = decide(&registry, &["kindengezin@wervik.be".into()], &message, date);
     assert_eq!(decision.archives.len(), 1);
     let archive = &decision.archives[0];
-    assert_eq!(archive.verdict, "encrypted");
+    assert_eq!(archive.verdict.as_str(), "encrypted");
     assert_eq!(archive.header_encrypted, Some(true));
     assert_eq!(archive.kdf_cycles_power, Some(19));
     assert_eq!(archive.sha256.len(), 64);

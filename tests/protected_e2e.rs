@@ -1,3 +1,4 @@
+#![cfg(feature = "real-peers")]
 //! Protected mail end to end: swaks sends the policy fixtures (fixtures/messages, made by real
 //! 7-Zip) through the running gateway to the byte-exact sink. A good message arrives unchanged
 //! and leaves one complete audit record; a bad one gets the bilingual 550 and never reaches the
@@ -128,9 +129,7 @@ fn get(port: u16, path: &str) -> (u16, String) {
 
 #[test]
 fn a_good_protected_message_arrives_unchanged_with_one_complete_record() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = start(&sink);
     let file = fixture("good_basic.eml");
@@ -166,9 +165,7 @@ fn a_good_protected_message_arrives_unchanged_with_one_complete_record() {
 
 #[test]
 fn a_bad_protected_message_is_refused_in_both_languages_and_never_relayed() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = start(&sink);
     let run = send_file(&gateway, PROTECTED, &fixture("other_attachment_pdf.eml"));
@@ -212,9 +209,7 @@ fn a_bad_protected_message_is_refused_in_both_languages_and_never_relayed() {
 
 #[test]
 fn ordinary_mail_with_any_attachment_passes_unchanged() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = start(&sink);
     for name in [
@@ -283,9 +278,7 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 #[test]
 fn no_subject_body_or_file_name_reaches_the_audit_store_or_the_logs() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = start(&sink);
     let dir = tempfile::tempdir().unwrap();
@@ -323,9 +316,8 @@ fn no_subject_body_or_file_name_reaches_the_audit_store_or_the_logs() {
 
 #[test]
 fn an_unwritable_audit_store_defers_and_nothing_is_sent() {
-    if !require_peers() || !require_python_module("sqlite3", "python3") {
-        return;
-    }
+    require_peers();
+    require_python_module("sqlite3", "python3");
     let sink = Sink::start();
     let gateway = start(&sink);
     // Another process holds the database's write lock: the gateway cannot write its record.
@@ -366,9 +358,7 @@ fn an_unwritable_audit_store_defers_and_nothing_is_sent() {
 
 #[test]
 fn a_crash_between_decision_and_answer_leaves_an_incomplete_record_in_the_report() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::options().stall_data(30).start();
     let mut gateway = start(&sink);
     let server = gateway.server();
@@ -407,9 +397,7 @@ fn a_crash_between_decision_and_answer_leaves_an_incomplete_record_in_the_report
 
 #[test]
 fn the_counters_show_exactly_what_went_through() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = start(&sink);
     for _ in 0..2 {
@@ -464,9 +452,7 @@ fn the_counters_show_exactly_what_went_through() {
 
 #[test]
 fn readiness_follows_the_audit_store_and_the_next_hop() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let sink_port = sink.port();
     let mut config = GatewayConfig::new(sink_port);

@@ -1,3 +1,4 @@
+#![cfg(feature = "real-peers")]
 //! A real MTA in front: a private Postfix uses the gateway as its relayhost. Shows that mail
 //! goes through, and that after a 4xx the mail stays in Postfix's queue and arrives on retry.
 
@@ -56,9 +57,8 @@ fn assert_arrives_once(sink: &Sink, postfix: &PrivatePostfix, subject: &str) {
 
 #[test]
 fn postfix_delivers_through_the_gateway() {
-    if !require_peers() || !require_postfix() {
-        return;
-    }
+    require_peers();
+    require_postfix();
     let sink = Sink::start();
     let gateway = GatewayConfig::new(sink.port()).start();
     let postfix = PrivatePostfix::start(gateway.port());
@@ -69,9 +69,8 @@ fn postfix_delivers_through_the_gateway() {
 
 #[test]
 fn next_hop_down_keeps_the_mail_queued_in_postfix_until_it_is_back() {
-    if !require_peers() || !require_postfix() {
-        return;
-    }
+    require_peers();
+    require_postfix();
     let hop_port = free_port();
     let gateway = GatewayConfig::new(hop_port).start();
     let postfix = PrivatePostfix::start(gateway.port());
@@ -89,9 +88,8 @@ fn next_hop_down_keeps_the_mail_queued_in_postfix_until_it_is_back() {
 
 #[test]
 fn a_4xx_at_end_of_data_keeps_the_mail_queued_and_the_retry_arrives() {
-    if !require_peers() || !require_postfix() {
-        return;
-    }
+    require_peers();
+    require_postfix();
     let refusing = Sink::options().data_reply("452 4.3.1 disk full").start();
     let hop_port = refusing.port();
     let gateway = GatewayConfig::new(hop_port).start();
@@ -110,9 +108,8 @@ fn a_4xx_at_end_of_data_keeps_the_mail_queued_and_the_retry_arrives() {
 
 #[test]
 fn a_5xx_at_rcpt_reaches_postfix_as_a_5xx() {
-    if !require_peers() || !require_postfix() {
-        return;
-    }
+    require_peers();
+    require_postfix();
     let sink = Sink::options()
         .rcpt_reply(TO, "550 5.1.1 no such user")
         .start();

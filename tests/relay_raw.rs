@@ -1,3 +1,4 @@
+#![cfg(feature = "real-peers")]
 //! End to end with a raw SMTP client: exact bytes in exact writes, every reply checked.
 //! The gateway runs as a process and relays to the byte-exact sink.
 
@@ -28,9 +29,7 @@ fn envelope(client: &mut Client, to: &str) {
 
 #[test]
 fn ehlo_advertises_the_extensions_and_the_size_limit() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[("limits", "max_message_size", "123456")]);
     let mut client = Client::connect_silent(gateway.port());
@@ -69,9 +68,7 @@ fn ehlo_advertises_the_extensions_and_the_size_limit() {
 
 #[test]
 fn a_pipelined_batch_is_answered_in_order_and_dots_are_transparent() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -110,9 +107,7 @@ fn a_pipelined_batch_is_answered_in_order_and_dots_are_transparent() {
 
 #[test]
 fn next_hop_down_gives_451_4_4_1_at_the_first_rcpt() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let gateway = GatewayConfig::new(free_port()).start();
     let (mut client, _) = Client::ehlo(gateway.port());
     // MAIL is sealgate's own answer; the next hop is opened at the first accepted recipient.
@@ -132,9 +127,7 @@ fn next_hop_down_gives_451_4_4_1_at_the_first_rcpt() {
 
 #[test]
 fn a_client_outside_client_networks_gets_554_5_7_1() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[("access", "client_networks", "[\"10.9.8.0/24\"]")]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -153,9 +146,7 @@ fn a_client_outside_client_networks_gets_554_5_7_1() {
 
 #[test]
 fn routing_tricks_are_refused_with_553_5_1_3() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -181,9 +172,7 @@ fn routing_tricks_are_refused_with_553_5_1_3() {
 
 #[test]
 fn mail_with_a_size_over_the_limit_gets_552_5_3_4() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[("limits", "max_message_size", "10000")]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -197,9 +186,7 @@ fn mail_with_a_size_over_the_limit_gets_552_5_3_4() {
 
 #[test]
 fn data_over_the_limit_gets_552_5_3_4_after_the_end_of_data() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[("limits", "max_message_size", "10000")]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -214,9 +201,7 @@ fn data_over_the_limit_gets_552_5_3_4_after_the_end_of_data() {
 }
 
 fn bare_line_end_is_refused(data: &[u8]) {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -247,9 +232,7 @@ fn bare_cr_in_data_gets_550_5_5_2() {
 
 #[test]
 fn an_overlong_command_line_gets_500_5_5_2_and_the_session_goes_on() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[("limits", "max_command_line", "512")]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -264,9 +247,7 @@ fn an_overlong_command_line_gets_500_5_5_2_and_the_session_goes_on() {
 
 #[test]
 fn an_idle_client_gets_421_4_4_2_and_is_disconnected() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[("timeouts", "command_seconds", "2")]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -278,9 +259,7 @@ fn an_idle_client_gets_421_4_4_2_and_is_disconnected() {
 
 #[test]
 fn an_idle_client_in_data_is_disconnected_and_nothing_is_relayed() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[("timeouts", "data_seconds", "2")]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -300,9 +279,7 @@ fn an_idle_client_in_data_is_disconnected_and_nothing_is_relayed() {
 
 #[test]
 fn too_many_errors_end_the_session_with_421_4_7_0() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[("limits", "max_errors", "3")]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -319,9 +296,7 @@ fn too_many_errors_end_the_session_with_421_4_7_0() {
 
 #[test]
 fn too_many_recipients_get_452_4_5_3() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[("limits", "max_recipients", "3")]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -345,9 +320,7 @@ fn too_many_recipients_get_452_4_5_3() {
 
 #[test]
 fn sessions_over_the_per_client_limit_get_421_4_7_0() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[("limits", "max_sessions_per_client", "2")]);
     // The harness's readiness probe may still hold a slot for a moment: admit two sessions.
@@ -373,9 +346,7 @@ fn sessions_over_the_per_client_limit_get_421_4_7_0() {
 
 #[test]
 fn data_without_accepted_recipients_gets_554_5_5_1() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::options().rcpt_reply(TO, "550 5.1.1 unknown").start();
     let gateway = gateway_with(&sink, &[]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -390,9 +361,8 @@ fn data_without_accepted_recipients_gets_554_5_5_1() {
 
 #[test]
 fn plaintext_sent_with_starttls_is_discarded() {
-    if !require_peers() || !require_tool("openssl", "the Debian package openssl") {
-        return;
-    }
+    require_peers();
+    require_tool("openssl", "the Debian package openssl");
     let dir = tempfile::TempDir::new().unwrap();
     let (cert, key) = self_signed_cert(dir.path());
     let sink = Sink::start();
@@ -434,9 +404,8 @@ fn plaintext_sent_with_starttls_is_discarded() {
 
 #[test]
 fn bad_clients_do_not_disturb_a_parallel_session() {
-    if !require_peers() || !require_tool("openssl", "the Debian package openssl") {
-        return;
-    }
+    require_peers();
+    require_tool("openssl", "the Debian package openssl");
     let dir = tempfile::TempDir::new().unwrap();
     let (cert, key) = self_signed_cert(dir.path());
     let sink = Sink::start();
@@ -497,9 +466,7 @@ fn bad_clients_do_not_disturb_a_parallel_session() {
 
 #[test]
 fn a_full_memory_budget_gets_452_4_3_1_and_frees_up_again() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let budget = 256 * 1024;
     let gateway = gateway_with(
@@ -542,9 +509,7 @@ fn a_full_memory_budget_gets_452_4_3_1_and_frees_up_again() {
 
 #[test]
 fn sigterm_lets_a_transaction_in_flight_finish_and_turns_idle_sessions_away() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let mut gateway = gateway_with(&sink, &[("timeouts", "shutdown_grace_seconds", "20")]);
     let (mut busy, _) = Client::ehlo(gateway.port());
@@ -575,9 +540,7 @@ fn sigterm_lets_a_transaction_in_flight_finish_and_turns_idle_sessions_away() {
 
 #[test]
 fn ipv6_and_ipv4_listeners_both_relay() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let mut config = GatewayConfig::new(sink.port());
     config.listen_ipv6().set(
@@ -614,9 +577,7 @@ fn ipv6_and_ipv4_listeners_both_relay() {
 
 #[test]
 fn an_smtputf8_envelope_is_relayed_as_sent() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[]);
     let (mut client, _) = Client::ehlo(gateway.port());
@@ -638,9 +599,7 @@ fn an_smtputf8_envelope_is_relayed_as_sent() {
 
 #[test]
 fn a_helo_client_without_extensions_is_relayed_too() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = gateway_with(&sink, &[]);
     let mut client = Client::connect(gateway.port());

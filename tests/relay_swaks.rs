@@ -1,3 +1,4 @@
+#![cfg(feature = "real-peers")]
 //! End to end with swaks as the client, the gateway in the middle and the byte-exact sink
 //! (tests/peers/sink.py) as the next hop.
 
@@ -25,9 +26,7 @@ fn send(gateway: &Gateway, to: &str, extra: &[&str]) -> SwaksRun {
 
 #[test]
 fn a_message_with_a_binary_attachment_arrives_byte_identical_after_the_trace_header() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = GatewayConfig::new(sink.port()).start();
     let dir = TempDir::new().unwrap();
@@ -55,9 +54,7 @@ fn a_message_with_a_binary_attachment_arrives_byte_identical_after_the_trace_hea
 
 #[test]
 fn a_swaks_attachment_decodes_to_the_original_file() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = GatewayConfig::new(sink.port()).start();
     let dir = TempDir::new().unwrap();
@@ -85,9 +82,7 @@ fn a_swaks_attachment_decodes_to_the_original_file() {
 
 #[test]
 fn swaks_pipelining_is_answered_in_order() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = GatewayConfig::new(sink.port()).start();
     let run = send(
@@ -104,9 +99,7 @@ fn swaks_pipelining_is_answered_in_order() {
 
 #[test]
 fn next_hop_down_gives_451_at_rcpt_and_the_retry_arrives_once_it_is_up() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let hop_port = free_port();
     let gateway = GatewayConfig::new(hop_port).start();
     let run = send(&gateway, TO, &["--header", "Subject: first try"]);
@@ -129,9 +122,7 @@ fn next_hop_down_gives_451_at_rcpt_and_the_retry_arrives_once_it_is_up() {
 
 #[test]
 fn rcpt_refusals_of_the_next_hop_are_mirrored_per_recipient() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::options()
         .rcpt_reply("busy@example.org", "450 4.2.1 mailbox busy")
         .rcpt_reply("gone@example.org", "550 5.1.1 no such user")
@@ -151,9 +142,7 @@ fn rcpt_refusals_of_the_next_hop_are_mirrored_per_recipient() {
 
 #[test]
 fn only_refused_recipients_means_no_data() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::options()
         .rcpt_reply(TO, "550 5.1.1 no such user")
         .start();
@@ -165,9 +154,7 @@ fn only_refused_recipients_means_no_data() {
 }
 
 fn end_of_data_reply_is_mirrored(reply: &str) {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::options().data_reply(reply).start();
     let gateway = GatewayConfig::new(sink.port()).start();
     let run = send(&gateway, TO, &[]);
@@ -199,9 +186,7 @@ fn a_5xx_at_end_of_data_is_mirrored() {
 
 #[test]
 fn next_hop_closing_mid_data_gives_451() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::options().close_in_data().start();
     let gateway = GatewayConfig::new(sink.port()).start();
     let run = send(
@@ -220,9 +205,7 @@ fn next_hop_closing_mid_data_gives_451() {
 
 #[test]
 fn next_hop_stalling_after_data_gives_451() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::options().stall_data(20).start();
     let mut config = GatewayConfig::new(sink.port());
     config.set("relay", "data_timeout_seconds", "2");
@@ -235,9 +218,7 @@ fn next_hop_stalling_after_data_gives_451() {
 
 #[test]
 fn a_client_outside_client_networks_cannot_relay() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let gateway = GatewayConfig::new(sink.port()).start();
     let run = send(&gateway, TO, &["--local-interface", "127.0.0.9"]);
@@ -253,9 +234,8 @@ fn a_client_outside_client_networks_cannot_relay() {
 
 #[test]
 fn starttls_with_swaks_relays_the_message() {
-    if !require_peers() || !require_tool("openssl", "the Debian package openssl") {
-        return;
-    }
+    require_peers();
+    require_tool("openssl", "the Debian package openssl");
     let dir = TempDir::new().unwrap();
     let (cert, key) = self_signed_cert(dir.path());
     let sink = Sink::start();
@@ -280,9 +260,7 @@ fn starttls_with_swaks_relays_the_message() {
 
 #[test]
 fn too_many_recipients_get_452_and_the_rest_is_relayed() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let mut config = GatewayConfig::new(sink.port());
     config.set("limits", "max_recipients", "3");
@@ -304,9 +282,7 @@ fn too_many_recipients_get_452_and_the_rest_is_relayed() {
 
 #[test]
 fn an_oversize_message_gets_552_and_is_not_relayed() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let mut config = GatewayConfig::new(sink.port());
     config.set("limits", "max_message_size", "20000");

@@ -1,3 +1,4 @@
+#![cfg(feature = "real-peers")]
 //! TLS and authentication on both sides, and live reload: AUTH over STARTTLS lets a client
 //! outside `access.client_networks` relay (and nothing else does), `smtp.require_tls` refuses
 //! plaintext MAIL, the next hop's certificate is verified when `relay.tls = "required"`, and
@@ -109,9 +110,8 @@ fn from_outside(gateway: &Gateway, extra: &[&str]) -> SwaksRun {
 
 #[test]
 fn auth_over_tls_lets_an_outside_client_relay() {
-    if !require_peers() || !require_tool("openssl", "the Debian package openssl") {
-        return;
-    }
+    require_peers();
+    require_tool("openssl", "the Debian package openssl");
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start();
     let gateway = tls_gateway(&sink, dir.path());
@@ -156,9 +156,8 @@ fn auth_over_tls_lets_an_outside_client_relay() {
 
 #[test]
 fn wrong_passwords_and_plaintext_auth_are_refused() {
-    if !require_peers() || !require_tool("openssl", "the Debian package openssl") {
-        return;
-    }
+    require_peers();
+    require_tool("openssl", "the Debian package openssl");
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start();
     let gateway = tls_gateway(&sink, dir.path());
@@ -193,9 +192,8 @@ fn wrong_passwords_and_plaintext_auth_are_refused() {
 
 #[test]
 fn require_tls_refuses_mail_before_starttls() {
-    if !require_peers() || !require_tool("openssl", "the Debian package openssl") {
-        return;
-    }
+    require_peers();
+    require_tool("openssl", "the Debian package openssl");
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed_cert(dir.path());
     let sink = Sink::start();
@@ -227,9 +225,8 @@ fn require_tls_refuses_mail_before_starttls() {
 
 #[test]
 fn the_next_hop_certificate_is_verified_when_tls_is_required() {
-    if !require_peers() || !require_tool("openssl", "the Debian package openssl") {
-        return;
-    }
+    require_peers();
+    require_tool("openssl", "the Debian package openssl");
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = ca_and_loopback_cert(dir.path());
     let (other_ca, _) = self_signed_cert(dir.path());
@@ -277,9 +274,8 @@ fn the_next_hop_certificate_is_verified_when_tls_is_required() {
 
 #[test]
 fn sealgate_authenticates_to_a_next_hop_that_requires_it() {
-    if !require_peers() || !require_tool("openssl", "the Debian package openssl") {
-        return;
-    }
+    require_peers();
+    require_tool("openssl", "the Debian package openssl");
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = ca_and_loopback_cert(dir.path());
     let sink = Sink::options()
@@ -332,9 +328,7 @@ fn sealgate_authenticates_to_a_next_hop_that_requires_it() {
 
 #[test]
 fn sighup_reloads_the_configuration_and_keeps_it_when_the_new_one_is_broken() {
-    if !require_peers() {
-        return;
-    }
+    require_peers();
     let sink = Sink::start();
     let mut config = GatewayConfig::new(sink.port());
     config.set("limits", "max_recipients", "1");

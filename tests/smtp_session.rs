@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use inprocess::*;
 use sealgate::metrics::SessionResult;
+use sealgate::policy::{ReasonCode, Verdict};
 use sealgate::reply::{Reply, Status};
 use sealgate::transfer::MemoryLedger;
 use tokio::io::AsyncWriteExt;
@@ -753,7 +754,7 @@ async fn a_good_protected_message_is_relayed_and_recorded() {
     let entries = gateway.ledger.entries();
     assert_eq!(entries.len(), 1);
     let (record, outcome) = &entries[0];
-    assert_eq!(record.verdict, "pass");
+    assert_eq!(record.verdict, Verdict::Pass);
     assert_eq!(record.recipients[0].address, PROTECTED);
     let outcome = outcome.as_ref().expect("an outcome");
     assert_eq!(
@@ -775,8 +776,8 @@ async fn a_bad_protected_message_is_refused_with_its_reason_code_and_never_relay
     assert!(gateway.relayed().is_empty());
     assert!(!gateway.commands().contains(&"DATA".to_string()));
     let entries = gateway.ledger.entries();
-    assert_eq!(entries[0].0.verdict, "reject");
-    assert_eq!(entries[0].0.reasons, vec!["no_archive"]);
+    assert_eq!(entries[0].0.verdict, Verdict::Reject);
+    assert_eq!(entries[0].0.reasons, vec![ReasonCode::NoArchive]);
     assert_eq!(entries[0].1.as_ref().map(|o| o.reply_code), Some(550));
 }
 
@@ -820,8 +821,8 @@ async fn the_sqlite_audit_store_records_protected_mail_through_the_core() {
         .unwrap();
     assert_eq!(transfers.len(), 2);
     assert!(transfers.iter().all(|t| t.complete()));
-    assert_eq!(transfers[0].record.verdict, "pass");
-    assert_eq!(transfers[1].record.reasons, vec!["no_archive"]);
+    assert_eq!(transfers[0].record.verdict, Verdict::Pass);
+    assert_eq!(transfers[1].record.reasons, vec![ReasonCode::NoArchive]);
     assert!(store.verify().await.unwrap().verifies(), "the chain holds");
 }
 

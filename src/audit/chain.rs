@@ -17,10 +17,13 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::EntryKind;
+
 /// `prev_hash` of the very first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// One row of the ledger, as stored.
+/// One row of the ledger, as stored. `kind` stays text: a tampered row may hold anything,
+/// and `verify` must name it rather than fail to read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
     pub seq: u64,
@@ -55,7 +58,7 @@ impl Head {
 /// What a writer asks the ledger to append; the ledger adds sequence and hashes under its lock.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
-    pub kind: &'static str,
+    pub kind: EntryKind,
     pub transfer_id: Option<String>,
     pub at: String,
     pub payload: Value,
@@ -71,7 +74,7 @@ pub fn seal(head: &Head, instance: &str, new: &NewEntry) -> LedgerEntry {
     let seq = head.seq + 1;
     let body = canonical(&json!({
         "seq": seq,
-        "kind": new.kind,
+        "kind": new.kind.as_str(),
         "transfer_id": new.transfer_id,
         "at": new.at,
         "instance": instance,
@@ -80,7 +83,7 @@ pub fn seal(head: &Head, instance: &str, new: &NewEntry) -> LedgerEntry {
     let hash = entry_hash(&head.hash, &body);
     LedgerEntry {
         seq,
-        kind: new.kind.to_string(),
+        kind: new.kind.as_str().to_string(),
         transfer_id: new.transfer_id.clone(),
         at: new.at.clone(),
         instance: instance.to_string(),
@@ -248,7 +251,7 @@ impl ChainWalker {
         if entry_hash(&entry.prev_hash, &entry.body) != entry.hash {
             return Some("its hash does not match its contents (edited)".into());
         }
-        if entry.kind == "checkpoint" {
+        if entry.kind == EntryKind::Checkpoint.as_str() {
             self.note_checkpoint(entry);
         }
         None
@@ -380,7 +383,7 @@ mod tests {
                     &head,
                     "gw1",
                     &NewEntry {
-                        kind: "decision",
+                        kind: EntryKind::Decision,
                         transfer_id: Some(format!("t{i}")),
                         at: "2026-11-01T00:00:00.000000Z".into(),
                         payload: json!({"b": 1, "a": [true, null, "x\"y"]}),

@@ -20,23 +20,82 @@
 //!
 //! What is never stored: the body, the subject, attachment file names and archive contents.
 //! The record types below have no field for them; keep it that way.
+//!
+//! The audit stores what policy decided: the verdict, the reason codes and the archive facts
+//! are policy's types ([`Verdict`], [`ReasonCode`], [`ArchiveFacts`]); policy knows nothing of
+//! the audit. Both backends share one schema and one prune algorithm ([`schema`]).
 
 pub mod chain;
-mod pg_tls;
+mod error;
 mod postgres;
 pub mod report;
+mod schema;
 mod sqlite;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use chain::{BrokenEntry, ChainReport, LedgerEntry};
+use crate::policy::{ArchiveFacts, ReasonCode, Verdict};
 
-#[derive(Debug, thiserror::Error)]
-pub enum AuditError {
-    #[error("audit store {store}: {message}")]
-    Store { store: String, message: String },
+pub use chain::{BrokenEntry, ChainReport, LedgerEntry};
+pub use error::{AuditError, LedgerError};
+
+/// The kinds of ledger entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A [`TransferRecord`], written before the message goes to the next hop.
+    Decision,
+    /// A [`TransferOutcome`], the reply the client finally heard.
+    Outcome,
+    /// Written by pruning: the last pruned entry and its hash.
+    Checkpoint,
+}
+
+impl EntryKind {
+    pub const ALL: [EntryKind; 3] = [
+        EntryKind::Decision,
+        EntryKind::Outcome,
+        EntryKind::Checkpoint,
+    ];
+
+    /// The `kind` column and the `kind` field of the hashed body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Decision => "decision",
+            EntryKind::Outcome => "outcome",
+            EntryKind::Checkpoint => "checkpoint",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<EntryKind> {
+        EntryKind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+}
+
+/// What became of a transfer, as the client heard it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The next hop accepted it and the client heard 250.
+    Relayed,
+    /// The client heard 5xx (policy or next hop).
+    Rejected,
+    /// The client heard 4xx and will retry from its own queue.
+    Deferred,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Relayed, Outcome::Rejected, Outcome::Deferred];
+
+    /// As stored and exported: "relayed", "rejected", "deferred".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Relayed => "relayed",
+            Outcome::Rejected => "rejected",
+            Outcome::Deferred => "deferred",
+        }
+    }
 }
 
 /// One envelope recipient and the protocol that protects it (None: not protected).
@@ -44,17 +103,6 @@ pub enum AuditError {
 pub struct AuditRecipient {
     pub address: String,
     pub protocol: Option<String>,
-}
-
-/// What is known of one archive, never its contents or names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArchiveFacts {
-    pub sha256: String,
-    pub size: u64,
-    pub verdict: String,
-    pub header_encrypted: Option<bool>,
-    pub kdf_cycles_power: Option<u8>,
-    pub files: Option<u64>,
 }
 
 /// The decision half of a record, written durably before anything goes to the next hop.
@@ -75,9 +123,10 @@ pub struct TransferRecord {
     pub message_id: Option<String>,
     pub size: u64,
     pub archives: Vec<ArchiveFacts>,
-    /// "pass" or "reject".
-    pub verdict: String,
-    pub reasons: Vec<String>,
+    /// Stored as "pass" or "reject".
+    pub verdict: Verdict,
+    /// Stored as the codes' strings ("no_archive", ...).
+    pub reasons: Vec<ReasonCode>,
     pub next_hop: String,
 }
 
@@ -88,8 +137,8 @@ pub struct TransferOutcome {
     /// The reply the client heard, e.g. "250 2.0.0 Ok: queued as 4Xc1" or "550 5.7.1 ...".
     pub reply_code: u16,
     pub reply_text: String,
-    /// "relayed", "rejected" or "deferred".
-    pub outcome: String,
+    /// Stored as "relayed", "rejected" or "deferred".
+    pub outcome: Outcome,
     pub tls_out: Option<String>,
 }
 
@@ -177,10 +226,7 @@ impl AuditStore {
 
     async fn open_with(spec: &str, instance: &str, create: bool) -> Result<AuditStore, AuditError> {
         let store = redact(spec);
-        let fail = |message: String| AuditError::Store {
-            store: store.clone(),
-            message,
-        };
+        let fail = |kind: LedgerError| AuditError::new(&store, kind);
         let backend = if let Some(path) = spec.strip_prefix("sqlite:") {
             Backend::Sqlite(
                 sqlite::SqliteLedger::open(path, create)
@@ -192,9 +238,9 @@ impl AuditStore {
                 postgres::PgLedger::open(spec).await.map_err(fail)?,
             ))
         } else {
-            return Err(fail(
+            return Err(fail(LedgerError::Spec(
                 "unknown kind of store: write \"sqlite:PATH\" or \"postgres://user:password@host:port/database\" in audit.store".into(),
-            ));
+            )));
         };
         let store = AuditStore {
             store,
@@ -214,7 +260,7 @@ impl AuditStore {
     pub async fn record_decision(&self, record: &TransferRecord) -> Result<(), AuditError> {
         let payload = to_payload(record, &self.store)?;
         self.append(chain::NewEntry {
-            kind: "decision",
+            kind: EntryKind::Decision,
             transfer_id: Some(record.id.clone()),
             at: chain::format_time(&record.received_at),
             payload,
@@ -230,7 +276,7 @@ impl AuditStore {
     ) -> Result<(), AuditError> {
         let payload = to_payload(outcome, &self.store)?;
         self.append(chain::NewEntry {
-            kind: "outcome",
+            kind: EntryKind::Outcome,
             transfer_id: Some(id.to_string()),
             at: chain::format_time(&outcome.answered_at),
             payload,
@@ -315,7 +361,7 @@ impl AuditStore {
 
     async fn entries_of_kind(
         &self,
-        kind: &'static str,
+        kind: EntryKind,
         since: Option<String>,
         until: Option<String>,
     ) -> Result<Vec<LedgerEntry>, AuditError> {
@@ -332,9 +378,11 @@ impl AuditStore {
         let since = query.since.as_ref().map(chain::format_time);
         let until = query.until.as_ref().map(chain::format_time);
         let decisions = self
-            .entries_of_kind("decision", since.clone(), until)
+            .entries_of_kind(EntryKind::Decision, since.clone(), until)
             .await?;
-        let outcomes = self.entries_of_kind("outcome", since, None).await?;
+        let outcomes = self
+            .entries_of_kind(EntryKind::Outcome, since, None)
+            .await?;
         let mut by_id = std::collections::HashMap::new();
         for entry in outcomes {
             let outcome: TransferOutcome = self.payload(&entry)?;
@@ -370,10 +418,10 @@ impl AuditStore {
             .and_then(|mut v| v.get_mut("data").map(Value::take));
         data.and_then(|d| serde_json::from_value(d).ok())
             .ok_or_else(|| {
-                self.error(format!(
-                    "entry {} ({}) cannot be read; run `sealgate audit verify` to see whether it was tampered with",
+                self.error(LedgerError::Corrupt(format!(
+                    "entry {} ({}) does not read as a record",
                     entry.seq, entry.kind
-                ))
+                )))
             })
     }
 
@@ -402,19 +450,14 @@ impl AuditStore {
         result.map_err(|m| self.error(m))
     }
 
-    fn error(&self, message: String) -> AuditError {
-        AuditError::Store {
-            store: self.store.clone(),
-            message,
-        }
+    fn error(&self, kind: LedgerError) -> AuditError {
+        AuditError::new(&self.store, kind)
     }
 }
 
 fn to_payload<T: Serialize>(value: &T, store: &str) -> Result<Value, AuditError> {
-    serde_json::to_value(value).map_err(|e| AuditError::Store {
-        store: store.to_string(),
-        message: format!("cannot encode the record: {e}"),
-    })
+    serde_json::to_value(value)
+        .map_err(|e| AuditError::new(store, LedgerError::Encode(e.to_string())))
 }
 
 /// Masks the password of a `postgres://user:password@host` spec, in the user part and in a

@@ -7,89 +7,103 @@
 //! returns after the WAL is flushed (the default `synchronous_commit = on`).
 //!
 //! Bodies are `text`, not `jsonb`: jsonb reorders keys and would lose the exact bytes that were
-//! hashed. One connection per store, reconnected on the next call when it broke. TLS: see
-//! [`super::pg_tls`].
+//! hashed. One connection per store, reconnected on the next call when it broke. Tables,
+//! statements and the prune algorithm are [`super::schema`]'s, shared with SQLite.
+//!
+//! TLS (`tokio-postgres-rustls`, with the gateway's own rustls set-up): `sslmode` in the URL
+//! decides, and tokio-postgres knows three values:
+//! - `disable`: plain TCP;
+//! - `prefer` (the default): TLS when the server offers it, certificate *not* verified, the way
+//!   libpq's `prefer` behaves (Debian's clusters run TLS with a self-signed "snakeoil" cert);
+//! - `require`: TLS or no connection, and the certificate must chain to a trusted root (the
+//!   system's, `SSL_CERT_FILE`, or the Mozilla roots) and name the host. That is libpq's
+//!   `verify-full`: a store of evidence should not be reachable through a man in the middle.
 
 use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::chain::{self, Head, LedgerEntry, NewEntry};
-
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE audit_entries (
-    seq BIGINT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    transfer_id TEXT,
-    at TEXT NOT NULL,
-    instance TEXT NOT NULL,
-    body TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    UNIQUE (kind, transfer_id)
-);
-CREATE INDEX audit_entries_kind_at ON audit_entries (kind, at);
-CREATE INDEX audit_entries_at ON audit_entries (at);
-CREATE TABLE audit_chain_head (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    seq BIGINT NOT NULL,
-    hash TEXT NOT NULL
-);
-INSERT INTO audit_chain_head (id, seq, hash)
-    VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
-"#];
+use super::chain::{Head, LedgerEntry, NewEntry};
+use super::schema::{self, Dialect, PruneRange, WriteTx};
+use super::{EntryKind, LedgerError, PruneSummary};
 
 /// Key of the advisory lock that serialises migrations of instances starting together.
 const MIGRATION_LOCK: i64 = 0x5ea1_6a7e;
 /// Longest wait for one store operation, lock queue included; well inside an SMTP client's wait.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for a connection, when the URL sets none.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-const COLUMNS: &str = "seq, kind, transfer_id, at, instance, body, prev_hash, hash";
+const DIALECT: Dialect = Dialect::Postgres;
 
 pub struct PgLedger {
     config: tokio_postgres::Config,
-    tls: super::pg_tls::MakeRustls,
+    tls: MakeRustlsConnect,
     client: Mutex<Option<Client>>,
 }
 
 type Guard<'a> = MutexGuard<'a, Option<Client>>;
 
+/// What a timed operation can end in, before it becomes a [`LedgerError`].
+enum Failure {
+    Pg(tokio_postgres::Error),
+    Ledger(LedgerError),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Pg(e)
+    }
+}
+
+impl From<LedgerError> for Failure {
+    fn from(e: LedgerError) -> Self {
+        Failure::Ledger(e)
+    }
+}
+
+type Timed<T> = Result<Result<T, Failure>, tokio::time::error::Elapsed>;
+
 impl PgLedger {
-    pub async fn open(spec: &str) -> Result<PgLedger, String> {
+    pub async fn open(spec: &str) -> Result<PgLedger, LedgerError> {
         let mut config: tokio_postgres::Config = spec.parse().map_err(|e| {
-            format!("is not a valid PostgreSQL URL ({e}); write postgres://user:password@host:port/database")
+            LedgerError::Spec(format!("is not a valid PostgreSQL URL ({e}); write postgres://user:password@host:port/database"))
         })?;
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
+            config.connect_timeout(CONNECT_TIMEOUT);
         }
         if config.get_application_name().is_none() {
             config.application_name("sealgate-audit");
         }
-        let tls = super::pg_tls::MakeRustls::new(config.get_ssl_mode() == SslMode::Require)?;
+        let verify = config.get_ssl_mode() == SslMode::Require;
+        let tls = crate::tls::client_config(verify, None)
+            .map_err(|e| LedgerError::Open(format!("cannot set up TLS: {e}")))?;
         let ledger = PgLedger {
             config,
-            tls,
+            tls: MakeRustlsConnect::new((*tls).clone()),
             client: Mutex::new(None),
         };
         let mut guard = ledger.connected().await?;
         let result = tokio::time::timeout(OPERATION_TIMEOUT, migrate(client_of(&mut guard)?)).await;
-        settle(&mut guard, result)?;
+        settle(&mut guard, result, Kind::Write)?;
         drop(guard);
         Ok(ledger)
     }
 
     /// The connection, (re)opened when there is none or it broke.
-    async fn connected(&self) -> Result<Guard<'_>, String> {
+    async fn connected(&self) -> Result<Guard<'_>, LedgerError> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
             let (client, connection) = self.config.connect(self.tls.clone()).await.map_err(|e| {
-                format!(
+                LedgerError::Unavailable(format!(
                     "cannot connect to PostgreSQL ({}); start the server, check host, port, user, password and database in audit.store, and that pg_hba.conf admits this host",
                     pg_message(&e)
-                )
+                ))
             })?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
@@ -104,55 +118,44 @@ impl PgLedger {
         Ok(guard)
     }
 
-    pub async fn append(&self, instance: &str, entry: NewEntry) -> Result<(), String> {
+    pub async fn append(&self, instance: &str, entry: NewEntry) -> Result<(), LedgerError> {
         let mut guard = self.connected().await?;
         let client = client_of(&mut guard)?;
         let result = tokio::time::timeout(OPERATION_TIMEOUT, async {
             let tx = client.transaction().await?;
-            let head = lock_head(&tx).await?;
-            let sealed = chain::seal(&head, instance, &entry);
-            insert(&tx, &sealed).await?;
-            tx.commit().await
+            schema::append(&mut PgTx(&tx), instance, &entry).await?;
+            tx.commit().await?;
+            Ok(())
         })
         .await;
-        settle(&mut guard, result).map_err(|m| {
-            if m.contains("duplicate key") {
-                format!(
-                    "transfer {} already has a {} entry (one decision and one outcome per transaction id)",
-                    entry.transfer_id.as_deref().unwrap_or("-"),
-                    entry.kind
-                )
-            } else {
-                m
+        settle(&mut guard, result, Kind::Write)
+    }
+
+    pub async fn check_writable(&self) -> Result<(), LedgerError> {
+        let mut guard = self.connected().await?;
+        let client = client_of(&mut guard)?;
+        let result = tokio::time::timeout(OPERATION_TIMEOUT, async {
+            let tx = client.transaction().await?;
+            tx.execute(schema::TOUCH_HEAD, &[]).await?;
+            tx.rollback().await?;
+            Ok(())
+        })
+        .await;
+        settle(&mut guard, result, Kind::Write)
+    }
+
+    pub async fn head(&self) -> Result<Head, LedgerError> {
+        let mut guard = self.connected().await?;
+        let client = client_of(&mut guard)?;
+        let result = tokio::time::timeout(OPERATION_TIMEOUT, async {
+            let row = client.query_opt(schema::HEAD, &[]).await?;
+            match row {
+                Some(row) => Ok(head_of(&row)?),
+                None => Err(schema::missing_head().into()),
             }
         })
-    }
-
-    pub async fn check_writable(&self) -> Result<(), String> {
-        let mut guard = self.connected().await?;
-        let client = client_of(&mut guard)?;
-        let result = tokio::time::timeout(OPERATION_TIMEOUT, async {
-            let tx = client.transaction().await?;
-            tx.execute("UPDATE audit_chain_head SET seq = seq WHERE id = 1", &[])
-                .await?;
-            tx.rollback().await
-        })
         .await;
-        settle(&mut guard, result)
-    }
-
-    pub async fn head(&self) -> Result<Head, String> {
-        let mut guard = self.connected().await?;
-        let client = client_of(&mut guard)?;
-        let result = tokio::time::timeout(OPERATION_TIMEOUT, async {
-            let row = client
-                .query_opt("SELECT seq, hash FROM audit_chain_head WHERE id = 1", &[])
-                .await?;
-            row.as_ref().map(head_of).transpose()
-        })
-        .await;
-        settle(&mut guard, result)?
-            .ok_or_else(|| "the chain head row is missing (tampered with?)".to_string())
+        settle(&mut guard, result, Kind::Read)
     }
 
     pub async fn entries_after(
@@ -160,39 +163,39 @@ impl PgLedger {
         after: u64,
         upto: u64,
         limit: u32,
-    ) -> Result<Vec<LedgerEntry>, String> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM audit_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
-        );
-        let (after, upto, limit) = (to_i64(after), to_i64(upto), i64::from(limit));
-        let mut guard = self.connected().await?;
-        let client = client_of(&mut guard)?;
-        let result = tokio::time::timeout(
-            OPERATION_TIMEOUT,
-            select(client, &sql, &[&after, &upto, &limit]),
-        )
-        .await;
-        settle(&mut guard, result)
+    ) -> Result<Vec<LedgerEntry>, LedgerError> {
+        let (after, upto) = (schema::bound_to_store(after), schema::bound_to_store(upto));
+        let limit = i64::from(limit);
+        self.select(schema::ENTRIES_AFTER, &[&after, &upto, &limit])
+            .await
     }
 
     pub async fn entries_of_kind(
         &self,
-        kind: &'static str,
+        kind: EntryKind,
         since: Option<String>,
         until: Option<String>,
-    ) -> Result<Vec<LedgerEntry>, String> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM audit_entries WHERE kind = $1
-             AND ($2::text IS NULL OR at >= $2) AND ($3::text IS NULL OR at < $3) ORDER BY seq"
-        );
+    ) -> Result<Vec<LedgerEntry>, LedgerError> {
+        self.select(schema::ENTRIES_OF_KIND, &[&kind.as_str(), &since, &until])
+            .await
+    }
+
+    async fn select(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<LedgerEntry>, LedgerError> {
         let mut guard = self.connected().await?;
         let client = client_of(&mut guard)?;
-        let result = tokio::time::timeout(
-            OPERATION_TIMEOUT,
-            select(client, &sql, &[&kind, &since, &until]),
-        )
+        let result = tokio::time::timeout(OPERATION_TIMEOUT, async {
+            let mut entries = Vec::new();
+            for row in client.query(sql, params).await? {
+                entries.push(entry_of(&row)?);
+            }
+            Ok(entries)
+        })
         .await;
-        settle(&mut guard, result)
+        settle(&mut guard, result, Kind::Read)
     }
 
     pub async fn prune_before(
@@ -200,100 +203,147 @@ impl PgLedger {
         instance: &str,
         cutoff: String,
         now: String,
-    ) -> Result<super::PruneSummary, String> {
+    ) -> Result<PruneSummary, LedgerError> {
         let mut guard = self.connected().await?;
         let client = client_of(&mut guard)?;
         let result = tokio::time::timeout(OPERATION_TIMEOUT, async {
             let tx = client.transaction().await?;
-            let head = lock_head(&tx).await?;
-            let first: Option<i64> = tx
-                .query_one("SELECT min(seq) FROM audit_entries", &[])
-                .await?
-                .try_get(0)?;
-            let keep_from: Option<i64> = tx
-                .query_one(
-                    "SELECT min(seq) FROM audit_entries WHERE at >= $1",
-                    &[&cutoff],
-                )
-                .await?
-                .try_get(0)?;
-            let last_pruned = keep_from.map_or(to_i64(head.seq), |k| k - 1);
-            let Some(first) = first.filter(|f| *f <= last_pruned) else {
-                return Ok(super::PruneSummary {
-                    pruned: 0,
-                    checkpoint_seq: None,
-                });
-            };
-            let hash: String = tx
-                .query_one(
-                    "SELECT hash FROM audit_entries WHERE seq = $1",
-                    &[&last_pruned],
-                )
-                .await?
-                .try_get(0)?;
-            let pruned = tx
-                .execute(
-                    "DELETE FROM audit_entries WHERE seq >= $1 AND seq <= $2",
-                    &[&first, &last_pruned],
-                )
-                .await?;
-            let pruned_head = Head {
-                seq: from_i64(last_pruned),
-                hash,
-            };
-            let checkpoint = chain::seal(
-                &head,
-                instance,
-                &NewEntry {
-                    kind: "checkpoint",
-                    transfer_id: None,
-                    at: now,
-                    payload: chain::checkpoint_payload(&pruned_head, pruned, &cutoff),
-                },
-            );
-            insert(&tx, &checkpoint).await?;
+            let summary = schema::prune(&mut PgTx(&tx), instance, &cutoff, &now).await?;
             tx.commit().await?;
-            Ok(super::PruneSummary {
-                pruned,
-                checkpoint_seq: Some(checkpoint.seq),
-            })
+            Ok(summary)
         })
         .await;
-        settle(&mut guard, result)
+        settle(&mut guard, result, Kind::Write)
     }
 }
 
-fn client_of<'a>(guard: &'a mut Guard<'_>) -> Result<&'a mut Client, String> {
+/// The steps of the shared write algorithms on an open PostgreSQL transaction.
+struct PgTx<'a, 'b>(&'a Transaction<'b>);
+
+impl WriteTx for PgTx<'_, '_> {
+    async fn lock_head(&mut self) -> Result<Head, LedgerError> {
+        let row = self
+            .0
+            .query_opt(DIALECT.lock_head(), &[])
+            .await
+            .map_err(write_failed)?;
+        let row = row.ok_or_else(schema::missing_head)?;
+        schema::head_of(
+            row.try_get(0).map_err(read_failed)?,
+            row.try_get(1).map_err(read_failed)?,
+        )
+    }
+
+    async fn first_seq(&mut self, at_or_after: Option<&str>) -> Result<Option<i64>, LedgerError> {
+        let row = match at_or_after {
+            None => self.0.query_one(schema::FIRST_SEQ, &[]).await,
+            Some(at) => self.0.query_one(schema::FIRST_KEPT_SEQ, &[&at]).await,
+        };
+        row.and_then(|r| r.try_get(0)).map_err(read_failed)
+    }
+
+    async fn hash_of(&mut self, seq: i64) -> Result<String, LedgerError> {
+        let row = self.0.query_one(schema::HASH_OF, &[&seq]).await;
+        row.and_then(|r| r.try_get(0)).map_err(read_failed)
+    }
+
+    async fn delete(&mut self, range: PruneRange) -> Result<u64, LedgerError> {
+        self.0
+            .execute(schema::DELETE_RANGE, &[&range.first, &range.last])
+            .await
+            .map_err(write_failed)
+    }
+
+    async fn insert(&mut self, e: &LedgerEntry) -> Result<(), LedgerError> {
+        let seq = schema::seq_to_store(e.seq)?;
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &seq,
+            &e.kind,
+            &e.transfer_id,
+            &e.at,
+            &e.instance,
+            &e.body,
+            &e.prev_hash,
+            &e.hash,
+        ];
+        self.0
+            .execute(schema::INSERT, &params)
+            .await
+            .map_err(|err| match err.code() {
+                Some(code) if code == &SqlState::UNIQUE_VIOLATION => schema::duplicate(e),
+                _ => write_failed(err),
+            })?;
+        self.0
+            .execute(schema::SET_HEAD, &[&seq, &e.hash])
+            .await
+            .map_err(write_failed)?;
+        Ok(())
+    }
+}
+
+fn read_failed(e: tokio_postgres::Error) -> LedgerError {
+    classify(&e, false, Kind::Read)
+}
+
+fn write_failed(e: tokio_postgres::Error) -> LedgerError {
+    classify(&e, false, Kind::Write)
+}
+
+fn client_of<'a>(guard: &'a mut Guard<'_>) -> Result<&'a mut Client, LedgerError> {
     guard
         .as_mut()
-        .ok_or_else(|| "no connection to PostgreSQL".to_string())
+        .ok_or_else(|| LedgerError::Unavailable("no connection to PostgreSQL".into()))
+}
+
+/// Whether the failed operation read or wrote.
+#[derive(Clone, Copy)]
+enum Kind {
+    Read,
+    Write,
 }
 
 /// Turns a timed operation's result into ours; drops the connection after a timeout or a
 /// broken connection, so the next call starts clean.
-fn settle<T>(
-    guard: &mut Guard<'_>,
-    result: Result<Result<T, tokio_postgres::Error>, tokio::time::error::Elapsed>,
-) -> Result<T, String> {
+fn settle<T>(guard: &mut Guard<'_>, result: Timed<T>, kind: Kind) -> Result<T, LedgerError> {
     match result {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => {
-            if guard.as_ref().is_none_or(Client::is_closed) {
+        Ok(Err(failure)) => {
+            let closed = guard.as_ref().is_none_or(Client::is_closed);
+            if closed {
                 **guard = None;
             }
-            Err(format!("PostgreSQL: {}", pg_message(&e)))
+            match failure {
+                // A statement failed because the connection broke: transient.
+                Failure::Ledger(LedgerError::Read(m) | LedgerError::Write(m)) if closed => {
+                    Err(LedgerError::Unavailable(m))
+                }
+                Failure::Ledger(e) => Err(e),
+                Failure::Pg(e) => Err(classify(&e, closed, kind)),
+            }
         }
         Err(_) => {
             **guard = None;
-            Err(format!(
+            Err(LedgerError::Unavailable(format!(
                 "PostgreSQL did not answer within {} s; check the server and locks held on audit_chain_head",
                 OPERATION_TIMEOUT.as_secs()
-            ))
+            )))
         }
     }
 }
 
-async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
+/// By SQLSTATE, never by message text.
+fn classify(e: &tokio_postgres::Error, closed: bool, kind: Kind) -> LedgerError {
+    let message = format!("PostgreSQL: {}", pg_message(e));
+    if closed || e.is_closed() {
+        return LedgerError::Unavailable(message);
+    }
+    match kind {
+        Kind::Read => LedgerError::Read(message),
+        Kind::Write => LedgerError::Write(message),
+    }
+}
+
+async fn migrate(client: &mut Client) -> Result<(), Failure> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
@@ -303,70 +353,27 @@ async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
         .await?
         .try_get(0)?;
     if !exists {
-        tx.batch_execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            .await?;
+        tx.batch_execute(schema::CREATE_VERSION_TABLE).await?;
     }
     let version: Option<i32> = tx
-        .query_one("SELECT max(version) FROM schema_version", &[])
+        .query_one(schema::SCHEMA_VERSION, &[])
         .await?
         .try_get(0)?;
-    let version = usize::try_from(version.unwrap_or(0)).unwrap_or(0);
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        tx.batch_execute(sql).await?;
-        let next = i32::try_from(i + 1).unwrap_or(i32::MAX);
-        tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&next])
-            .await?;
+    for (next, sql) in schema::pending_migrations(DIALECT, version.map(i64::from))? {
+        tx.batch_execute(&sql).await?;
+        tx.execute(schema::RECORD_VERSION, &[&next]).await?;
     }
-    tx.commit().await
-}
-
-async fn lock_head(tx: &tokio_postgres::Transaction<'_>) -> Result<Head, tokio_postgres::Error> {
-    let row = tx
-        .query_one(
-            "SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE",
-            &[],
-        )
-        .await?;
-    head_of(&row)
-}
-
-async fn insert(
-    tx: &tokio_postgres::Transaction<'_>,
-    e: &LedgerEntry,
-) -> Result<(), tokio_postgres::Error> {
-    let seq = to_i64(e.seq);
-    tx.execute(
-        &format!("INSERT INTO audit_entries ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
-        &[
-            &seq,
-            &e.kind,
-            &e.transfer_id,
-            &e.at,
-            &e.instance,
-            &e.body,
-            &e.prev_hash,
-            &e.hash,
-        ],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = 1",
-        &[&seq, &e.hash],
-    )
-    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
-fn head_of(row: &Row) -> Result<Head, tokio_postgres::Error> {
-    Ok(Head {
-        seq: from_i64(row.try_get(0)?),
-        hash: row.try_get(1)?,
-    })
+fn head_of(row: &Row) -> Result<Head, Failure> {
+    Ok(schema::head_of(row.try_get(0)?, row.try_get(1)?)?)
 }
 
-fn entry_of(row: &Row) -> Result<LedgerEntry, tokio_postgres::Error> {
-    Ok(LedgerEntry {
-        seq: from_i64(row.try_get(0)?),
+fn entry_of(row: &Row) -> Result<LedgerEntry, Failure> {
+    let entry = LedgerEntry {
+        seq: 0,
         kind: row.try_get(1)?,
         transfer_id: row.try_get(2)?,
         at: row.try_get(3)?,
@@ -374,47 +381,27 @@ fn entry_of(row: &Row) -> Result<LedgerEntry, tokio_postgres::Error> {
         body: row.try_get(5)?,
         prev_hash: row.try_get(6)?,
         hash: row.try_get(7)?,
-    })
+    };
+    Ok(schema::numbered(row.try_get(0)?, entry)?)
 }
 
-async fn select(
-    client: &Client,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Vec<LedgerEntry>, tokio_postgres::Error> {
-    client
-        .query(sql, params)
-        .await?
-        .iter()
-        .map(entry_of)
-        .collect()
-}
-
-/// The server's own message when there is one (tokio-postgres says only "db error" otherwise).
+/// The server's own message when there is one (tokio-postgres says only "db error" otherwise),
+/// else the error and its causes (tokio-postgres's own text names none of them); a cause
+/// that repeats the previous text word for word is written once.
 fn pg_message(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
-        let mut m = db.message().to_string();
-        if db.code() == &SqlState::UNIQUE_VIOLATION {
-            m = format!("duplicate key: {m}");
-        }
-        return m;
+        return db.message().to_string();
     }
     let mut message = e.to_string();
+    let mut previous = message.clone();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         let text = s.to_string();
-        if !message.contains(&text) {
+        if text != previous {
             message = format!("{message}: {text}");
         }
+        previous = text;
         source = s.source();
     }
     message
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn from_i64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 
-use super::{ChainReport, Transfer};
+use super::{ChainReport, Outcome, Transfer};
+#[cfg(test)]
+use crate::policy::{ReasonCode, Verdict};
 
 /// The counts for one protocol in one period.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -111,10 +113,10 @@ fn count(summary: &mut ProtocolSummary, transfer: &Transfer) {
         summary.incomplete += 1;
         return;
     };
-    match classify(&outcome.outcome, outcome.reply_code) {
-        Class::Relayed => summary.relayed += 1,
-        Class::Deferred => summary.deferred += 1,
-        Class::Refused => {
+    match outcome.outcome {
+        Outcome::Relayed => summary.relayed += 1,
+        Outcome::Deferred => summary.deferred += 1,
+        Outcome::Rejected => {
             summary.refused += 1;
             let reasons = &transfer.record.reasons;
             if reasons.is_empty() {
@@ -124,26 +126,12 @@ fn count(summary: &mut ProtocolSummary, transfer: &Transfer) {
                     .or_default() += 1;
             }
             for reason in reasons {
-                *summary.refused_by_reason.entry(reason.clone()).or_default() += 1;
+                *summary
+                    .refused_by_reason
+                    .entry(reason.as_str().to_string())
+                    .or_default() += 1;
             }
         }
-    }
-}
-
-enum Class {
-    Relayed,
-    Refused,
-    Deferred,
-}
-
-fn classify(outcome: &str, code: u16) -> Class {
-    match (outcome, code / 100) {
-        ("relayed", _) => Class::Relayed,
-        ("rejected", _) => Class::Refused,
-        ("deferred", _) => Class::Deferred,
-        (_, 2) => Class::Relayed,
-        (_, 4) => Class::Deferred,
-        _ => Class::Refused,
     }
 }
 
@@ -217,18 +205,22 @@ pub const CSV_COLUMNS: &[&str] = &[
     "entry_hash",
 ];
 
-/// One CSV document (RFC 4180, CRLF line ends). Lists inside a cell are separated by `;`;
-/// a recipient is `address` or `address=protocol`; an archive is
+/// One CSV document (RFC 4180, CRLF line ends, written by the `csv` crate). Lists inside a
+/// cell are separated by `;`; a recipient is `address` or `address=protocol`; an archive is
 /// `sha256:size:verdict:header_encrypted:kdf_cycles_power:files` with `-` for unknown.
-pub fn to_csv(transfers: &[Transfer]) -> String {
-    let mut out = CSV_COLUMNS.join(",");
-    out.push_str("\r\n");
+pub fn to_csv(transfers: &[Transfer]) -> Result<String, csv::Error> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    writer.write_record(CSV_COLUMNS)?;
     for t in transfers {
-        let row: Vec<String> = csv_row(t).iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&row.join(","));
-        out.push_str("\r\n");
+        writer.write_record(csv_row(t).iter().map(|c| defuse(c).into_owned()))?;
     }
-    out
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    // Every cell is a Rust string: the document is UTF-8.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn csv_row(t: &Transfer) -> Vec<String> {
@@ -252,13 +244,14 @@ fn csv_row(t: &Transfer) -> Vec<String> {
                 "{}:{}:{}:{}:{}:{}",
                 a.sha256,
                 a.size,
-                a.verdict,
+                a.verdict.as_str(),
                 unknown(a.header_encrypted.map(|v| v.to_string())),
                 unknown(a.kdf_cycles_power.map(|v| v.to_string())),
                 unknown(a.files.map(|v| v.to_string()))
             )
         })
         .collect();
+    let reasons: Vec<&str> = r.reasons.iter().map(|c| c.as_str()).collect();
     vec![
         r.id.clone(),
         r.instance.clone(),
@@ -275,12 +268,13 @@ fn csv_row(t: &Transfer) -> Vec<String> {
         opt(r.message_id.as_deref()),
         r.size.to_string(),
         archives.join(";"),
-        r.verdict.clone(),
-        r.reasons.join(";"),
+        r.verdict.as_str().to_string(),
+        reasons.join(";"),
         r.next_hop.clone(),
         o.map(|o| o.reply_code.to_string()).unwrap_or_default(),
         o.map(|o| o.reply_text.clone()).unwrap_or_default(),
-        o.map(|o| o.outcome.clone()).unwrap_or_default(),
+        o.map(|o| o.outcome.as_str().to_string())
+            .unwrap_or_default(),
         opt(o.and_then(|o| o.tls_out.as_deref())),
         t.complete().to_string(),
         t.entry_seq.to_string(),
@@ -288,18 +282,13 @@ fn csv_row(t: &Transfer) -> Vec<String> {
     ]
 }
 
-/// Quotes when needed; a cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first,
-/// e.g. from a client's HELO) gets a leading `'`.
-fn csv_cell(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first, e.g.
+/// from a client's HELO) gets a leading `'`; quoting is the `csv` writer's.
+fn defuse(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}").into()
     } else {
-        value.to_string()
-    };
-    if value.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
+        value.into()
     }
 }
 
@@ -335,7 +324,7 @@ mod tests {
         assert!(month("nov").is_err());
     }
 
-    fn transfer(sender: &str, reasons: &[&str], outcome: Option<(&str, u16)>) -> Transfer {
+    fn transfer(sender: &str, reasons: &[ReasonCode], outcome: Option<(Outcome, u16)>) -> Transfer {
         let t = Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap();
         let record = super::super::TransferRecord {
             id: sender.into(),
@@ -354,15 +343,19 @@ mod tests {
             message_id: None,
             size: 1,
             archives: vec![],
-            verdict: if reasons.is_empty() { "pass" } else { "reject" }.into(),
-            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            verdict: if reasons.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Reject
+            },
+            reasons: reasons.to_vec(),
             next_hop: "smtp://127.0.0.1:25".into(),
         };
         let outcome = outcome.map(|(o, code)| super::super::TransferOutcome {
             answered_at: t,
             reply_code: code,
             reply_text: String::new(),
-            outcome: o.into(),
+            outcome: o,
             tls_out: None,
         });
         Transfer {
@@ -376,14 +369,14 @@ mod tests {
     #[test]
     fn summaries_count_each_class_once() {
         let transfers = [
-            transfer("a@x", &[], Some(("relayed", 250))),
+            transfer("a@x", &[], Some((Outcome::Relayed, 250))),
             transfer(
                 "A@x",
-                &["not_encrypted", "subject_leak"],
-                Some(("rejected", 550)),
+                &[ReasonCode::NoArchive, ReasonCode::IdentifierInText],
+                Some((Outcome::Rejected, 550)),
             ),
-            transfer("b@x", &[], Some(("other", 554))),
-            transfer("c@x", &[], Some(("deferred", 451))),
+            transfer("b@x", &[], Some((Outcome::Rejected, 554))),
+            transfer("c@x", &[], Some((Outcome::Deferred, 451))),
             transfer("d@x", &[], None),
         ];
         let s = summarize(&transfers, &["p".into(), "q".into()], Some("p"));
@@ -394,16 +387,31 @@ mod tests {
             (5, 1, 2, 1, 1)
         );
         assert_eq!(p.distinct_senders, 4);
-        assert_eq!(p.refused_by_reason["not_encrypted"], 1);
-        assert_eq!(p.refused_by_reason["subject_leak"], 1);
+        assert_eq!(p.refused_by_reason["no_archive"], 1);
+        assert_eq!(p.refused_by_reason["identifier_in_text"], 1);
         assert_eq!(p.refused_by_reason["next-hop-554"], 1);
     }
 
     #[test]
     fn csv_cells_are_quoted_and_defused() {
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("=cmd()"), "'=cmd()");
-        assert_eq!(csv_cell("plain"), "plain");
+        let mut t = transfer("a@x", &[], Some((Outcome::Relayed, 250)));
+        t.record.helo = "=cmd()".into();
+        t.record.auth_user = Some("say \"hi\", ok".into());
+        t.record.client_address = "-1+1".into();
+        let text = to_csv(&[t]).unwrap();
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(lines[0], CSV_COLUMNS.join(","));
+        assert!(
+            lines[1].contains(",'-1+1,'=cmd(),\"say \"\"hi\"\", ok\","),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[1].contains(",pass,,smtp://127.0.0.1:25,250,,relayed,"),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(lines[2], "");
+        assert_eq!(lines.len(), 3);
     }
 }

@@ -137,7 +137,7 @@ async fn export(
     let (_, store) = open(path).await?;
     let transfers = store.transfers(query).await?;
     let text = match format {
-        ExportFormat::Csv => report::to_csv(&transfers),
+        ExportFormat::Csv => report::to_csv(&transfers)?,
         ExportFormat::Json => report::to_json(&transfers)? + "\n",
     };
     write_stdout(&text)?;

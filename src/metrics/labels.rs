@@ -1,6 +1,8 @@
 //! The label values sealgate puts on its metrics: closed sets, so a metric can never grow a
 //! series per address, subject or file name, and a dashboard can list every value it will see.
 
+use crate::reason::ReasonCode;
+
 /// Whether a message went to at least one protected mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageClass {
@@ -64,26 +66,8 @@ pub enum ReloadResult {
     Failure,
 }
 
-/// Refusal reasons that get a series of their own; any other code counts as `other`.
-/// The first group are the policy's codes, the second the session's.
-pub const REJECTION_REASONS: &[&str] = &[
-    "no_archive",
-    "not_7z",
-    "archive_corrupt",
-    "archive_not_encrypted",
-    "archive_partially_encrypted",
-    "header_not_encrypted",
-    "weak_key_derivation",
-    "other_attachment",
-    "tnef",
-    "unjudgeable_crypto_blob",
-    "identifier_in_text",
-    "password_in_message",
-    "unrelated_recipient",
-    "protocol_not_in_force",
-    "mime_unparseable",
-    "mime_too_complex",
-    "mime_ambiguous",
+/// The session's own refusal codes (the policy's are [`ReasonCode::ALL`]), and `other`.
+pub const SESSION_REJECTION_REASONS: &[&str] = &[
     "relay_denied",
     "bad_address",
     "message_too_big",
@@ -93,12 +77,19 @@ pub const REJECTION_REASONS: &[&str] = &[
     "other",
 ];
 
+/// Refusal reasons that get a series of their own: every policy reason code, then the
+/// session's. Any other code counts as `other`.
+pub fn rejection_reasons() -> impl Iterator<Item = &'static str> {
+    ReasonCode::ALL
+        .into_iter()
+        .map(ReasonCode::as_str)
+        .chain(SESSION_REJECTION_REASONS.iter().copied())
+}
+
 /// The `reason` label for a refusal code: the code itself when it is in the fixed set,
 /// `other` for anything else, so an unexpected code cannot add series.
 pub fn rejection_reason(code: &str) -> &'static str {
-    REJECTION_REASONS
-        .iter()
-        .copied()
+    rejection_reasons()
         .find(|known| *known == code)
         .unwrap_or("other")
 }

@@ -24,7 +24,7 @@ use prometheus::{
 
 pub use health::{Health, Readiness, UnreadyCause};
 pub use labels::{
-    Direction, MessageClass, NextHopError, Outcome, ReloadResult, SessionResult, REJECTION_REASONS,
+    rejection_reasons, Direction, MessageClass, NextHopError, Outcome, ReloadResult, SessionResult,
 };
 
 /// The Content-Type of [`Metrics::render`]'s output.
@@ -218,7 +218,7 @@ impl Metrics {
                     .with_label_values(&[class.as_str(), outcome.as_str()]);
             }
         }
-        for reason in REJECTION_REASONS {
+        for reason in labels::rejection_reasons() {
             self.rejections.with_label_values(&[reason]);
         }
         for result in SessionResult::ALL {
@@ -247,7 +247,7 @@ impl Metrics {
     }
 
     /// Count one refusal. `code` is a policy or session reason code; codes outside
-    /// [`REJECTION_REASONS`] count as `other`.
+    /// [`rejection_reasons`] count as `other`.
     pub fn rejection(&self, code: &str) {
         self.rejections
             .with_label_values(&[labels::rejection_reason(code)])

@@ -7,6 +7,9 @@
 //! that tell staff how to fix the message. [`reject_reply`] turns that into the SMTP reply.
 //! Mail for ordinary recipients only is never inspected.
 
+mod facts;
+
+pub use crate::reason::ReasonCode;
 mod identifiers;
 pub mod lifecycle;
 mod password;
@@ -15,8 +18,9 @@ mod registry;
 mod rules;
 mod texts;
 
-use crate::audit::ArchiveFacts;
 use crate::envelope::CanonicalAddress;
+
+pub use facts::ArchiveFacts;
 
 pub use identifiers::{iban_checksum_ok, is_national_number, Identifier};
 pub use password::{MAX_CANDIDATES, MAX_TRIED_KDF_CYCLES_POWER, MAX_TRIES, TIME_BUDGET};
@@ -44,88 +48,22 @@ pub struct Reason {
     pub text: String,
 }
 
-/// The fixed set of reason codes. Metrics use them as label values: add to it with care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ReasonCode {
-    NoArchive,
-    NotSevenZ,
-    ArchiveCorrupt,
-    ArchiveNotEncrypted,
-    ArchivePartiallyEncrypted,
-    HeaderNotEncrypted,
-    WeakKeyDerivation,
-    OtherAttachment,
-    Tnef,
-    UnjudgeableCryptoBlob,
-    IdentifierInText,
-    PasswordInMessage,
-    UnrelatedRecipient,
-    ProtocolNotInForce,
-    MimeUnparseable,
-    MimeTooComplex,
-    MimeAmbiguous,
-}
-
-impl ReasonCode {
-    pub const ALL: [ReasonCode; 17] = [
-        ReasonCode::NoArchive,
-        ReasonCode::NotSevenZ,
-        ReasonCode::ArchiveCorrupt,
-        ReasonCode::ArchiveNotEncrypted,
-        ReasonCode::ArchivePartiallyEncrypted,
-        ReasonCode::HeaderNotEncrypted,
-        ReasonCode::WeakKeyDerivation,
-        ReasonCode::OtherAttachment,
-        ReasonCode::Tnef,
-        ReasonCode::UnjudgeableCryptoBlob,
-        ReasonCode::IdentifierInText,
-        ReasonCode::PasswordInMessage,
-        ReasonCode::UnrelatedRecipient,
-        ReasonCode::ProtocolNotInForce,
-        ReasonCode::MimeUnparseable,
-        ReasonCode::MimeTooComplex,
-        ReasonCode::MimeAmbiguous,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReasonCode::NoArchive => "no_archive",
-            ReasonCode::NotSevenZ => "not_7z",
-            ReasonCode::ArchiveCorrupt => "archive_corrupt",
-            ReasonCode::ArchiveNotEncrypted => "archive_not_encrypted",
-            ReasonCode::ArchivePartiallyEncrypted => "archive_partially_encrypted",
-            ReasonCode::HeaderNotEncrypted => "header_not_encrypted",
-            ReasonCode::WeakKeyDerivation => "weak_key_derivation",
-            ReasonCode::OtherAttachment => "other_attachment",
-            ReasonCode::Tnef => "tnef",
-            ReasonCode::UnjudgeableCryptoBlob => "unjudgeable_crypto_blob",
-            ReasonCode::IdentifierInText => "identifier_in_text",
-            ReasonCode::PasswordInMessage => "password_in_message",
-            ReasonCode::UnrelatedRecipient => "unrelated_recipient",
-            ReasonCode::ProtocolNotInForce => "protocol_not_in_force",
-            ReasonCode::MimeUnparseable => "mime_unparseable",
-            ReasonCode::MimeTooComplex => "mime_too_complex",
-            ReasonCode::MimeAmbiguous => "mime_ambiguous",
-        }
-    }
-
-    pub fn parse(code: &str) -> Option<ReasonCode> {
-        ReasonCode::ALL.into_iter().find(|c| c.as_str() == code)
-    }
-}
-
-/// Written as its stable code (`no_archive`), as in metrics, audit and `check --json`.
-impl serde::Serialize for ReasonCode {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// The verdict on one message, as `check --json` and the audit trail write it ("pass", "reject").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Reject,
+}
+
+impl Verdict {
+    /// As serialised: "pass" or "reject".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Reject => "reject",
+        }
+    }
 }
 
 /// The policy's decision on one message.

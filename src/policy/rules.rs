@@ -6,15 +6,14 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
-use crate::audit::ArchiveFacts;
 use crate::config::{ProtocolConfig, Rules};
 use crate::inspect::{self, Inspection, LeafKind};
 use crate::sevenz::{self, ArchiveVerdict, VerdictKind};
 
 use super::texts::{self, Context};
 use super::{
-    identifiers, password, registry, Decision, PolicyRecipient, Reason, ReasonCode, Registry,
-    Verdict,
+    identifiers, password, registry, ArchiveFacts, Decision, PolicyRecipient, Reason, ReasonCode,
+    Registry, Verdict,
 };
 
 /// Reasons found so far, with a detail for the text of each.
@@ -211,7 +210,7 @@ fn facts(archive: &Archive<'_>) -> ArchiveFacts {
     ArchiveFacts {
         sha256: hex::encode(Sha256::digest(archive.bytes)),
         size: archive.bytes.len() as u64,
-        verdict: archive.verdict.verdict.as_str().to_string(),
+        verdict: archive.verdict.verdict,
         header_encrypted: archive.verdict.header_encrypted,
         kdf_cycles_power: archive.verdict.kdf_cycles_power,
         files: archive.verdict.files,

@@ -17,13 +17,13 @@ mod signature;
 mod unpack;
 mod verdict;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use password::{MAX_CYCLES_POWER, RAW_KEY_POWER};
 pub use verdict::{password_opens, verdict};
 
 /// The five verdicts, as they appear in `check-archive --json` and in the audit trail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VerdictKind {
     #[serde(rename = "not_7z")]
     NotSevenZ,

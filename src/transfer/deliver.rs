@@ -9,7 +9,7 @@ use chrono::Utc;
 use tracing::{info, warn};
 
 use super::{Client, Transaction, Transfer};
-use crate::audit::{AuditRecipient, TransferOutcome, TransferRecord};
+use crate::audit::{self, AuditRecipient, TransferOutcome, TransferRecord};
 use crate::metrics::{NextHopError, Outcome};
 use crate::policy::{self, Decision, PolicyRecipient, Verdict};
 use crate::relay::RelayError;
@@ -205,15 +205,8 @@ impl Transfer {
             message_id: decision.message_id.clone(),
             size: size as u64,
             archives: decision.archives.clone(),
-            verdict: match decision.verdict {
-                Verdict::Pass => "pass".into(),
-                Verdict::Reject => "reject".into(),
-            },
-            reasons: decision
-                .reasons
-                .iter()
-                .map(|r| r.code.as_str().to_string())
-                .collect(),
+            verdict: decision.verdict,
+            reasons: decision.reasons.iter().map(|r| r.code).collect(),
             next_hop: tx.settings.relay.next_hop.to_string(),
         }
     }
@@ -229,7 +222,11 @@ impl Transfer {
             answered_at: Utc::now(),
             reply_code: reply.code,
             reply_text: reply.summary(),
-            outcome: outcome.as_str().to_string(),
+            outcome: match outcome {
+                Outcome::Relayed => audit::Outcome::Relayed,
+                Outcome::Rejected => audit::Outcome::Rejected,
+                Outcome::Deferred => audit::Outcome::Deferred,
+            },
             tls_out,
         };
         if let Err(e) = self.core.ledger.record_outcome(&tx.id, &outcome).await {

@@ -1,13 +1,18 @@
-//! Shared pieces of the audit tests: records to write, and a private PostgreSQL 15 cluster on a
-//! free loopback port in a temp dir, stopped when the guard drops.
+//! Shared pieces of the audit tests: records to write, the command line's helpers, and (for the
+//! real-peer tier) a private PostgreSQL 15 cluster on a free loopback port in a temp dir,
+//! stopped when the guard drops.
 #![allow(dead_code)]
+
+pub mod cli;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::{DateTime, Duration, Utc};
-use sealgate::audit::{ArchiveFacts, AuditRecipient, TransferOutcome, TransferRecord};
+use sealgate::audit::{AuditRecipient, Outcome, TransferOutcome, TransferRecord};
+use sealgate::policy::{ArchiveFacts, ReasonCode, Verdict};
+use sealgate::sevenz::VerdictKind;
 
 pub const PROTOCOL: &str = "opgroeien-menen-ocmw-wervik";
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -44,21 +49,21 @@ pub fn record_at(id: &str, sender: &str, received_at: DateTime<Utc>) -> Transfer
         archives: vec![ArchiveFacts {
             sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
             size: 40_960,
-            verdict: "encrypted".into(),
+            verdict: VerdictKind::Encrypted,
             header_encrypted: Some(true),
             kdf_cycles_power: Some(19),
             files: None,
         }],
-        verdict: "pass".into(),
+        verdict: Verdict::Pass,
         reasons: vec![],
         next_hop: "smtp://127.0.0.1:10025".into(),
     }
 }
 
 /// The same decision, refused for `reason`.
-pub fn refused(mut record: TransferRecord, reason: &str) -> TransferRecord {
-    record.verdict = "reject".into();
-    record.reasons = vec![reason.to_string()];
+pub fn refused(mut record: TransferRecord, reason: ReasonCode) -> TransferRecord {
+    record.verdict = Verdict::Reject;
+    record.reasons = vec![reason];
     record
 }
 
@@ -67,7 +72,7 @@ pub fn relayed(record: &TransferRecord) -> TransferOutcome {
         answered_at: record.decided_at + Duration::milliseconds(120),
         reply_code: 250,
         reply_text: "2.0.0 Ok: queued as 4Xc1".into(),
-        outcome: "relayed".into(),
+        outcome: Outcome::Relayed,
         tls_out: Some("TLSv1.3 TLS13_AES_128_GCM_SHA256".into()),
     }
 }
@@ -77,21 +82,18 @@ pub fn rejected(record: &TransferRecord) -> TransferOutcome {
         answered_at: record.decided_at + Duration::milliseconds(1),
         reply_code: 550,
         reply_text: "5.7.1 Beschermde post enkel als versleuteld 7z-archief / protected mail only as an encrypted 7z archive".into(),
-        outcome: "rejected".into(),
+        outcome: Outcome::Rejected,
         tls_out: None,
     }
 }
 
-/// External tools are required unless SEALGATE_ALLOW_SKIP=1.
-pub fn require(path: &str) -> bool {
-    if Path::new(path).exists() {
-        return true;
-    }
-    if std::env::var("SEALGATE_ALLOW_SKIP").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: {path} is missing (SEALGATE_ALLOW_SKIP=1)");
-        return false;
-    }
-    panic!("{path} is missing: install Debian's postgresql-15 (or set SEALGATE_ALLOW_SKIP=1)");
+/// An external program the real-peer tier needs: missing, the test fails and says how to
+/// install it (the real-peer tier never passes by skipping).
+pub fn require(path: &str, install: &str) {
+    assert!(
+        Path::new(path).exists(),
+        "{path} is missing: {install} (or run `bash tests/run-all.sh`, which installs the peers)"
+    );
 }
 
 /// A throwaway PostgreSQL 15 cluster, owned by user `postgres` when the tests run as root.
@@ -101,11 +103,9 @@ pub struct PgCluster {
 }
 
 impl PgCluster {
-    /// None only when PostgreSQL is missing and skipping is allowed.
-    pub fn start() -> Option<PgCluster> {
-        if !require(&format!("{PG_BIN}/initdb")) {
-            return None;
-        }
+    /// Starts the cluster; fails the test when PostgreSQL 15 is not installed.
+    pub fn start() -> PgCluster {
+        require(&format!("{PG_BIN}/initdb"), "apt-get install postgresql-15");
         let dir = tempfile::tempdir().unwrap();
         if is_root() {
             let status = Command::new("chown")
@@ -136,11 +136,11 @@ impl PgCluster {
         for _ in 0..3 {
             cluster.port = free_port();
             if cluster.try_start().is_ok() {
-                return Some(cluster);
+                return cluster;
             }
         }
         cluster.pg_ctl_start();
-        Some(cluster)
+        cluster
     }
 
     fn data(&self) -> PathBuf {

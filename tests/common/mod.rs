@@ -2,8 +2,9 @@
 //! gateway itself as a child process, swaks, a private Postfix and a raw SMTP client.
 //!
 //! Every helper stops its process when dropped, listens on loopback only, and takes free ports
-//! by binding 127.0.0.1:0. A missing external tool fails the test loudly unless
-//! SEALGATE_ALLOW_SKIP=1, in which case [`require_tool`] says so and the test returns early.
+//! by binding 127.0.0.1:0. A missing external tool fails the test and says how to install it
+//! ([`require_tool`]): the real-peer tier never passes by skipping. Every test file that uses
+//! this harness starts with `#![cfg(feature = "real-peers")]`.
 #![allow(dead_code)]
 
 pub mod postfix;
@@ -24,23 +25,27 @@ use tempfile::TempDir;
 pub const STARTUP: Duration = Duration::from_secs(20);
 pub const ARRIVAL: Duration = Duration::from_secs(30);
 
-/// Whether `tool` is on PATH. Missing: panic, or with SEALGATE_ALLOW_SKIP=1 say so and
-/// return false so the caller can skip.
-pub fn require_tool(tool: &str, package: &str) -> bool {
+/// Fails the test, saying how to install what is missing.
+fn missing(what: &str, install: &str) -> ! {
+    panic!("{what}: {install} (or run `bash tests/run-all.sh`, which installs every peer)")
+}
+
+/// `tool` must be on PATH; `package` says where it comes from.
+pub fn require_tool(tool: &str, package: &str) {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
         .unwrap_or(false);
-    if found {
-        return true;
+    if !found {
+        missing(
+            &format!("`{tool}` not found"),
+            &format!("install {package}"),
+        );
     }
-    skip_or_panic(&format!("`{tool}` not found: install {package}"))
 }
 
-/// Whether python3 can import `module`.
-pub fn require_python_module(module: &str, package: &str) -> bool {
-    if !require_tool("python3", "python3") {
-        return false;
-    }
+/// python3 must be able to import `module`.
+pub fn require_python_module(module: &str, package: &str) {
+    require_tool("python3", "python3");
     let ok = Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .stdout(Stdio::null())
@@ -48,23 +53,18 @@ pub fn require_python_module(module: &str, package: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    ok || skip_or_panic(&format!(
-        "python3 cannot import {module}: pip install {package}"
-    ))
-}
-
-fn skip_or_panic(why: &str) -> bool {
-    if std::env::var("SEALGATE_ALLOW_SKIP").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: {why} (SEALGATE_ALLOW_SKIP=1)");
-        return false;
+    if !ok {
+        missing(
+            &format!("python3 cannot import {module}"),
+            &format!("pip install {package}"),
+        );
     }
-    panic!("{why}, or set SEALGATE_ALLOW_SKIP=1 to skip");
 }
 
 /// The peers every relay test needs: the sink's Python module and swaks.
-pub fn require_peers() -> bool {
-    require_python_module("aiosmtpd", "aiosmtpd")
-        && require_tool("swaks", "the Debian package swaks")
+pub fn require_peers() {
+    require_python_module("aiosmtpd", "aiosmtpd");
+    require_tool("swaks", "the Debian package swaks");
 }
 
 /// A port nobody listens on right now.

@@ -16,11 +16,11 @@ pub struct PrivatePostfix {
     port: u16,
 }
 
-/// Whether postfix, postconf and postqueue are installed (see [`require_tool`]).
-pub fn require_postfix() -> bool {
-    ["postfix", "postconf", "postqueue"]
-        .iter()
-        .all(|tool| require_tool(tool, "the Debian package postfix"))
+/// postfix, postconf and postqueue must be installed (see [`require_tool`]).
+pub fn require_postfix() {
+    for tool in ["postfix", "postconf", "postqueue"] {
+        require_tool(tool, "the Debian package postfix");
+    }
 }
 
 fn run(command: &mut Command) -> Output {
