@@ -165,20 +165,23 @@ fn text_char_len(bytes: &[u8]) -> usize {
 fn has_text_run(window: &[u8]) -> bool {
     let mut at = 0usize;
     let mut run_start = 0usize;
-    let mut seen = [false; 256];
+    // seen_in[b] == run: byte b occurred in the current run (no clearing between runs).
+    let mut seen_in = [0u32; 256];
+    let mut run = 1u32;
     let mut distinct = 0usize;
     while at < window.len() {
         let width = text_char_len(&window[at..]);
         if width == 0 {
             at += 1;
             run_start = at;
-            seen = [false; 256];
+            run = run.wrapping_add(1);
             distinct = 0;
             continue;
         }
         for &b in &window[at..at + width] {
-            if !seen[usize::from(b)] {
-                seen[usize::from(b)] = true;
+            let slot = &mut seen_in[usize::from(b)];
+            if *slot != run {
+                *slot = run;
                 distinct += 1;
             }
         }

@@ -15,7 +15,7 @@ use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
 use miniz_oxide::inflate::TINFLStatus;
 use ppmd_rust::Ppmd7Decoder;
 
-use super::plain::{decoded_looks_plain, window_sign, Sign};
+use super::plain::{decoded_looks_plain, window_sign};
 
 /// The most a probe reads of the data region.
 pub(crate) const PROBE_INPUT: usize = 64 << 10;
@@ -26,6 +26,9 @@ const PROBE_DICT: u32 = 64 << 10;
 /// PPMd model orders tried: those 7-Zip's levels use (3, 4, 5, 6, 8, 16, 24, 32), py7zr's
 /// default (8) and the extremes.
 const PPMD_ORDERS: [u32; 10] = [2, 3, 4, 5, 6, 8, 16, 24, 32, 64];
+/// What the PPMd probe decodes: enough for a file signature or a run of text, and PPMd is the
+/// slowest decoder (a few microseconds per byte on garbage at high orders).
+const PPMD_PROBE_OUTPUT: usize = 1 << 10;
 /// PPMd model memory for the probe. The model is the same as the encoder's until either runs
 /// out of memory, which a few KiB of output does not cause at 7-Zip's smallest size (64 KiB).
 const PPMD_PROBE_MEM: u32 = 1 << 20;
@@ -130,7 +133,7 @@ fn lzma2(start: &[u8]) -> bool {
 
 /// Whether a decoder's output says it read a real stream.
 fn decoded_stream(reader: impl Read) -> bool {
-    let (out, end) = read_prefix(reader);
+    let (out, end) = read_prefix(reader, PROBE_OUTPUT);
     end != End::Error || decoded_looks_plain(&out).is_some()
 }
 
@@ -141,7 +144,7 @@ fn ppmd(start: &[u8]) -> bool {
         let Ok(reader) = Ppmd7Decoder::new(start, order, PPMD_PROBE_MEM) else {
             return false;
         };
-        let (out, _) = read_prefix(reader);
+        let (out, _) = read_prefix(reader, PPMD_PROBE_OUTPUT);
         decoded_looks_plain(&out).is_some()
     })
 }
@@ -166,27 +169,26 @@ fn deflate(start: &[u8]) -> bool {
     let Ok((out, end)) = std::panic::catch_unwind(run) else {
         return false;
     };
+    // A stream that decodes in full or to its end is judged like a window of plain bytes
+    // (a stored block of random bytes stays random); a broken one only by text or signature.
     let sign = if end == End::Error {
         decoded_looks_plain(&out)
     } else {
         window_sign(&out)
     };
-    matches!(
-        sign,
-        Some(Sign::Signature(_) | Sign::Text | Sign::Skewed | Sign::Repeats)
-    )
+    sign.is_some()
 }
 
-/// Up to `PROBE_OUTPUT` bytes of a decoder's output, and how it stopped.
-fn read_prefix(reader: impl Read) -> (Vec<u8>, End) {
+/// Up to `max` bytes of a decoder's output, and how it stopped.
+fn read_prefix(reader: impl Read, max: usize) -> (Vec<u8>, End) {
     let run = std::panic::AssertUnwindSafe(move || {
-        let mut out = Vec::with_capacity(PROBE_OUTPUT);
-        let limit = u64::try_from(PROBE_OUTPUT).unwrap_or(u64::MAX);
+        let mut out = Vec::with_capacity(max);
+        let limit = u64::try_from(max).unwrap_or(u64::MAX);
         let mut limited = reader.take(limit);
         let mut buf = [0u8; 1024];
         loop {
             match limited.read(&mut buf) {
-                Ok(0) if out.len() >= PROBE_OUTPUT => return (out, End::Full),
+                Ok(0) if out.len() >= max => return (out, End::Full),
                 Ok(0) => return (out, End::Clean),
                 Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
