@@ -36,6 +36,9 @@ from pathlib import Path
 import py7zr
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fixtures"))
+import make_archives_py7zr as fixtures  # noqa: E402  (region_len, pad_to_block)
+
 PW = "correct horse battery staple"
 SEVENZ_METHODS = ["Copy", "LZMA", "LZMA2", "PPMd", "BZip2", "Deflate"]
 LEVELS = [0, 1, 3, 5, 7, 9]
@@ -169,7 +172,7 @@ def sevenzip(src: Path, out: Path, method, level, hdr, solid, password=True):
     subprocess.run(args + [str(out), "."], cwd=src, check=True)
 
 
-def py7zr_write(src: Path, out: Path, method, hdr, aes, extra=None):
+def py7zr_write(src: Path, out: Path, method, hdr, aes):
     filt = PY7ZR_FILTERS[method]
     filters = ([{"id": filt}] if filt else [])
     if aes:
@@ -180,43 +183,12 @@ def py7zr_write(src: Path, out: Path, method, hdr, aes, extra=None):
     with py7zr.SevenZipFile(out, "w", password=password, header_encryption=hdr, filters=filters) as a:
         for f in sorted(src.iterdir()):
             a.write(f, f.name)
-        if extra is not None:
-            a.writestr(extra, "zz-opvulling.bin")
-
-
-def read_number(b, i):
-    """A 7z NUMBER at b[i:]; returns (value, next index)."""
-    first = b[i]
-    mask = 0x80
-    value = 0
-    for n in range(8):
-        if first & mask == 0:
-            high = first & (mask - 1)
-            value |= high << (8 * n)
-            return value, i + 1 + n
-        value |= b[i + 1 + n] << (8 * n)
-        mask >>= 1
-    return value, i + 9
-
-
-def region_len(path: Path):
-    """Length of the data region in front of an encoded header (its PackInfo's packPos)."""
-    b = path.read_bytes()
-    next_offset = int.from_bytes(b[12:20], "little")
-    nh = b[32 + next_offset :]
-    if len(nh) < 3 or nh[0] != 0x17 or nh[1] != 0x06:
-        return None
-    return read_number(nh, 2)[0]
 
 
 def aligned_variant(src: Path, out: Path, method, rng):
     """Pads the content with a random file until the region is a multiple of 16 bytes."""
-    for k in range(1, 200):
-        py7zr_write(src, out, method, True, False, extra=rng.randbytes(k))
-        n = region_len(out)
-        if n is not None and n % 16 == 0 and n > 0:
-            return True
-    return False
+    files = [(f.name, f.read_bytes()) for f in sorted(src.iterdir())]
+    return fixtures.pad_to_block(out, PW, PY7ZR_FILTERS[method] or py7zr.FILTER_COPY, files, rng)
 
 
 def judge(sealgate, files):
