@@ -11,13 +11,14 @@
 //!    16; a region whose length is not one holds at least one stream that is not encrypted;
 //! 2. the start of the region (the first stream) must not begin with a known file signature
 //!    nor be a stream a compressor wrote (`probe.rs`);
-//! 3. up to `MAX_WINDOWS` windows of `WINDOW` bytes spread over the region must show no file
+//! 3. a region shorter than a text run must not be text throughout;
+//! 4. up to `MAX_WINDOWS` windows of `WINDOW` bytes spread over the region must show no file
 //!    signature, no text, no long run of one byte and an even byte histogram (`plain.rs`).
 //!
 //! Each test is calibrated so that random bytes fail it with a probability far below one in a
 //! billion (see the constants); the measured false-reject rate is in docs/archive-verdict.md.
 
-use super::plain::{start_signature, window_sign, Sign};
+use super::plain::{is_short_text, start_signature, window_sign, Sign};
 use super::probe::{compressed_stream, Codec};
 
 /// 7zAES (AES-CBC with zero padding) writes whole 16-byte blocks.
@@ -75,6 +76,12 @@ pub(crate) fn plain_evidence(region: &[u8]) -> Option<Evidence> {
     }
     if let Some(codec) = compressed_stream(region) {
         return Some(Evidence::Compressed(codec));
+    }
+    if is_short_text(region) {
+        return Some(Evidence::Window {
+            offset: 32,
+            sign: Sign::Text,
+        });
     }
     windows(region).find_map(|(offset, window)| {
         window_sign(window).map(|sign| Evidence::Window {

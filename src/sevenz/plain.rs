@@ -12,6 +12,10 @@
 pub(crate) const TEXT_RUN_MIN: usize = 48;
 /// Distinct byte values a text run needs: excludes a decoder's repetitive garbage.
 pub(crate) const TEXT_DISTINCT_MIN: usize = 12;
+/// A region too short for a text run of `TEXT_RUN_MIN` is plain when all of it is text, from
+/// this length on (0.41^32 < 5e-13 at random) with `SHORT_TEXT_DISTINCT_MIN` characters.
+pub(crate) const SHORT_TEXT_MIN: usize = 32;
+const SHORT_TEXT_DISTINCT_MIN: usize = 8;
 /// One byte value repeated this often in a row is plain (p = 256^-11 per position at random).
 pub(crate) const REPEAT_RUN_MIN: usize = 12;
 /// The chi-square statistic (255 degrees of freedom) above which a window's byte histogram is
@@ -33,7 +37,9 @@ impl Sign {
     pub(crate) fn describe(self) -> String {
         match self {
             Sign::Signature(name) => format!("the signature of a {name} file"),
-            Sign::Text => format!("a run of {TEXT_RUN_MIN}+ bytes of text"),
+            Sign::Text => {
+                format!("text ({TEXT_RUN_MIN}+ bytes in a row, or all of a short region)")
+            }
             Sign::Repeats => format!("one byte value repeated {REPEAT_RUN_MIN}+ times"),
             Sign::Skewed => "a byte histogram far from uniform (chi-square)".into(),
         }
@@ -115,6 +121,23 @@ pub(crate) fn decoded_looks_plain(decoded: &[u8]) -> Option<Sign> {
         return Some(Sign::Signature(name));
     }
     has_text_run(decoded).then_some(Sign::Text)
+}
+
+/// Whether a short region (`SHORT_TEXT_MIN` bytes up to `TEXT_RUN_MIN`) is text throughout.
+pub(crate) fn is_short_text(region: &[u8]) -> bool {
+    if !(SHORT_TEXT_MIN..TEXT_RUN_MIN).contains(&region.len()) {
+        return false;
+    }
+    let mut at = 0usize;
+    while at < region.len() {
+        match text_char_len(&region[at..]) {
+            0 => return false,
+            width => at += width,
+        }
+    }
+    let mut seen = [false; 256];
+    region.iter().for_each(|&b| seen[usize::from(b)] = true);
+    seen.iter().filter(|s| **s).count() >= SHORT_TEXT_DISTINCT_MIN
 }
 
 fn inner_signature(window: &[u8]) -> Option<&'static str> {
@@ -254,6 +277,16 @@ mod tests {
         // Bytes 0..=127 only: uniform over half the values, far from uniform over all.
         let half: Vec<u8> = random_bytes(5, 4096).iter().map(|b| b & 0x7F).collect();
         assert!(window_sign(&half).is_some());
+    }
+
+    #[test]
+    fn short_regions_of_text_are_plain() {
+        assert!(is_short_text(b"Verslag huisbezoek, zie bijlage."));
+        assert!(
+            !is_short_text(b"Verslag huisbezoek, zie bijlage"),
+            "31 bytes"
+        );
+        assert!(!is_short_text(&random_bytes(9, 32)));
     }
 
     #[test]
