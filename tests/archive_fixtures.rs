@@ -1,10 +1,10 @@
 //! Every committed fixture gets the verdict its manifest (fixtures/archives/expected.tsv)
-//! records, and the password test opens what it should. (That the fixture script regenerates
-//! a corpus with the same verdicts is a real-peer test: archive_seven_zip.rs.)
+//! records, and the password test opens what it should. In-process: no external program (the
+//! regeneration with 7-Zip and py7zr is in archive_real_peers.rs).
 
 mod archive_support;
 
-use archive_support::*;
+use archive_support::{check_corpus, fixtures, manifest, password};
 use sealgate::sevenz::{self, VerdictKind};
 
 #[test]
@@ -152,4 +152,89 @@ fn password_opens_refuses_costly_key_derivation() {
     assert_eq!(v.verdict, VerdictKind::Encrypted);
     assert_eq!(v.kdf_cycles_power, Some(30));
     assert_eq!(sevenz::password_opens(&patched, &password(&dir)), None);
+}
+
+/// Plain content under an encrypted header (py7zr: a password and header_encryption, no AES
+/// filter), with the data region as written and padded to a multiple of 16 bytes.
+const PLAIN_UNDER_ENCRYPTED_HEADER: &[&str] = &[
+    "py7zr-plain-hdr-enc-copy.7z",
+    "py7zr-plain-hdr-enc-lzma.7z",
+    "py7zr-plain-hdr-enc-lzma2.7z",
+    "py7zr-plain-hdr-enc-deflate.7z",
+    "py7zr-plain-hdr-enc-bzip2.7z",
+    "py7zr-plain-hdr-enc-ppmd.7z",
+    "py7zr-plain-hdr-enc-copy-aligned.7z",
+    "py7zr-plain-hdr-enc-lzma-aligned.7z",
+    "py7zr-plain-hdr-enc-lzma2-aligned.7z",
+    "py7zr-plain-hdr-enc-deflate-aligned.7z",
+    "py7zr-plain-hdr-enc-bzip2-aligned.7z",
+    "py7zr-plain-hdr-enc-ppmd-aligned.7z",
+];
+
+#[test]
+fn plain_content_under_an_encrypted_header_is_not_encrypted() {
+    let dir = fixtures();
+    for name in PLAIN_UNDER_ENCRYPTED_HEADER {
+        let v = sevenz::verdict(&std::fs::read(dir.join(name)).unwrap());
+        assert_eq!(v.verdict, VerdictKind::Unencrypted, "{name}: {v:?}");
+        assert_eq!(v.header_encrypted, Some(true), "{name}");
+        assert!(v.reason.contains("not ciphertext"), "{name}: {}", v.reason);
+    }
+}
+
+/// The length of the data region in front of an encoded header: its PackInfo's packPos.
+fn region_len(archive: &[u8]) -> usize {
+    let next = u64::from_le_bytes(archive[12..20].try_into().unwrap()) as usize + 32;
+    assert_eq!(&archive[next..next + 2], &[0x17, 0x06], "an encoded header");
+    let first = archive[next + 2];
+    let extra = first.leading_ones() as usize;
+    let mut value = u64::from(first & (0xFFu8.checked_shr(extra as u32 + 1).unwrap_or(0)));
+    let mut low = 0u64;
+    for (i, b) in archive[next + 3..next + 3 + extra].iter().enumerate() {
+        low |= u64::from(*b) << (8 * i);
+    }
+    value = low | (value << (8 * extra));
+    value as usize
+}
+
+/// The existing encrypted-header fixtures with their data region overwritten.
+fn with_region(name: &str, fill: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let mut bytes = std::fs::read(fixtures().join(name)).unwrap();
+    let len = region_len(&bytes);
+    assert!(len >= 1024, "{name}: region of {len} bytes");
+    fill(&mut bytes[32..32 + len]);
+    bytes
+}
+
+#[test]
+fn random_bytes_in_front_of_an_encrypted_header_stay_encrypted() {
+    // Ciphertext is random bytes; force the first byte to what the decoder probes look for.
+    let mut state = 0x0123_4567_89AB_CDEFu64;
+    for i in 0..120u32 {
+        let bytes = with_region("enc-hdr-lzma2.7z", |region| {
+            for b in region.iter_mut() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = (state >> 24) as u8;
+            }
+            region[0] = [0x00, 0xE0 | (region[0] & 0x1F), region[0]][(i % 3) as usize];
+        });
+        let v = sevenz::verdict(&bytes);
+        assert_eq!(v.verdict, VerdictKind::Encrypted, "round {i}: {}", v.reason);
+    }
+}
+
+#[test]
+fn plain_bytes_in_front_of_an_encrypted_header_are_caught() {
+    let pdf = with_region("enc-hdr-copy.7z", |r| r[..9].copy_from_slice(b"%PDF-1.7\n"));
+    let text = with_region("enc-hdr-lzma2.7z", |r| {
+        let letter = b"Beste collega, in bijlage het verslag van het huisbezoek bij de familie.";
+        r[600..600 + letter.len()].copy_from_slice(letter);
+    });
+    let zeros = with_region("enc-hdr-ppmd.7z", |r| r[100..140].fill(0));
+    for (what, bytes) in [("pdf", pdf), ("text", text), ("zeros", zeros)] {
+        let v = sevenz::verdict(&bytes);
+        assert_eq!(v.verdict, VerdictKind::Unencrypted, "{what}: {}", v.reason);
+    }
 }

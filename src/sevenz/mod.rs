@@ -6,12 +6,17 @@
 //! understand. `sevenz-rust2` stays a test oracle. Layers, from bytes up:
 //! `reader` (bounded cursor) -> `signature` (32-byte start header, SFX, volumes) ->
 //! `header` and `folder` (property records, coder graphs) -> `unpack` (packed header) ->
-//! `archive` (the whole structure) -> `verdict` (the five words) and `password`.
+//! `archive` (the whole structure) -> `verdict` (the five words) and `password`. When the
+//! header is encrypted the content's coders are hidden, so `ciphertext` judges the bytes of
+//! the content streams instead (`plain`: signatures, text, histogram; `probe`: decoders).
 
 mod archive;
+mod ciphertext;
 mod folder;
 mod header;
 mod password;
+mod plain;
+mod probe;
 mod reader;
 mod signature;
 mod unpack;

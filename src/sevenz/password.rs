@@ -6,7 +6,7 @@
 
 use std::io::{self, Read};
 
-use aes::cipher::{Array, BlockCipherDecrypt, KeyInit};
+use aes::cipher::{Array, BlockModeDecrypt, KeyIvInit};
 use aes::Aes256;
 use sha2::{Digest, Sha256};
 
@@ -40,11 +40,10 @@ pub(crate) fn derive_key(props: &AesProps, password: &str) -> Option<[u8; 32]> {
     Some(key)
 }
 
-/// Decrypts an AES-256-CBC stream block by block as it is read.
+/// Decrypts an AES-256-CBC stream block by block as it is read (the `cbc` crate chains).
 pub(crate) struct AesCbcReader<R> {
     inner: R,
-    cipher: Aes256,
-    previous: [u8; 16],
+    cbc: cbc::Decryptor<Aes256>,
     block: [u8; 16],
     available: usize,
     done: bool,
@@ -52,11 +51,10 @@ pub(crate) struct AesCbcReader<R> {
 
 impl<R: Read> AesCbcReader<R> {
     pub(crate) fn new(inner: R, key: &[u8; 32], iv: [u8; 16]) -> Self {
-        let cipher = Aes256::new(&Array::from(*key));
+        let cbc = cbc::Decryptor::<Aes256>::new(&Array::from(*key), &Array::from(iv));
         AesCbcReader {
             inner,
-            cipher,
-            previous: iv,
+            cbc,
             block: [0; 16],
             available: 0,
             done: false,
@@ -64,26 +62,22 @@ impl<R: Read> AesCbcReader<R> {
     }
 
     fn next_block(&mut self) -> io::Result<bool> {
-        let mut cipher_text = [0u8; 16];
+        let mut block = [0u8; 16];
         let mut filled = 0;
         while filled < 16 {
-            let n = self.inner.read(&mut cipher_text[filled..])?;
+            let n = self.inner.read(&mut block[filled..])?;
             if n == 0 {
                 return Ok(false); // a partial last block cannot be decrypted: end of stream
             }
             filled += n;
         }
-        let mut block = Array::from(cipher_text);
-        self.cipher.decrypt_block(&mut block);
-        for (i, byte) in block.iter().enumerate() {
-            self.block[i] = byte ^ self.previous[i];
-        }
-        self.previous = cipher_text;
+        let mut block = Array::from(block);
+        self.cbc.decrypt_block(&mut block);
+        self.block = block.into();
         self.available = 16;
         Ok(true)
     }
 }
-
 impl<R: Read> Read for AesCbcReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.available == 0 && !self.done && !self.next_block()? {

@@ -1,6 +1,7 @@
 //! The five verdict words from a parsed archive, and the password test.
 
 use super::archive::{pack_slice, unpack_header, Archive, Contents, MAX_UNPACKED_HEADER};
+use super::ciphertext::{plain_evidence, Evidence};
 use super::folder::{AesProps, Folder, AES_ID, COPY_ID, LZMA2_ID, LZMA_ID};
 use super::signature::not_7z_reason;
 use super::unpack::decode_prefix;
@@ -11,7 +12,7 @@ pub fn verdict(bytes: &[u8]) -> ArchiveVerdict {
     if !has_signature(bytes) {
         return plain(VerdictKind::NotSevenZ, not_7z_reason(bytes));
     }
-    match Archive::parse(bytes).and_then(|a| judge(&a)) {
+    match Archive::parse(bytes).and_then(|a| judge(bytes, &a)) {
         Ok(v) => v,
         Err(e) => plain(VerdictKind::Corrupt, e.to_string()),
     }
@@ -37,6 +38,17 @@ fn plain(verdict: VerdictKind, reason: String) -> ArchiveVerdict {
     }
 }
 
+/// Why the content streams in front of an encrypted header are not ciphertext, if they are not.
+fn hidden_region_evidence(bytes: &[u8], archive: &Archive) -> Result<Option<Evidence>, ParseError> {
+    let Some(packed) = &archive.packed_header else {
+        return Err(ParseError::Structure(
+            "an encrypted header without its folder".into(),
+        ));
+    };
+    let region = pack_slice(bytes, &archive.start, 0, packed.pack_pos)?;
+    Ok(plain_evidence(region))
+}
+
 /// The weakest key derivation over the given folders' 7zAES coders.
 fn min_cycles<'a>(folders: impl Iterator<Item = &'a Folder>) -> Result<Option<u8>, ParseError> {
     let mut min: Option<u8> = None;
@@ -49,7 +61,7 @@ fn min_cycles<'a>(folders: impl Iterator<Item = &'a Folder>) -> Result<Option<u8
     Ok(min)
 }
 
-fn judge(archive: &Archive) -> Result<ArchiveVerdict, ParseError> {
+fn judge(bytes: &[u8], archive: &Archive) -> Result<ArchiveVerdict, ParseError> {
     let header_folder = archive.packed_header.as_ref().map(|p| &p.folder);
     let header = match &archive.contents {
         Contents::Hidden
@@ -70,16 +82,28 @@ fn judge(archive: &Archive) -> Result<ArchiveVerdict, ParseError> {
             });
         }
         Contents::Hidden => {
+            let (verdict, reason) = match hidden_region_evidence(bytes, archive)? {
+                Some(evidence) => (
+                    VerdictKind::Unencrypted,
+                    format!(
+                        "the header is encrypted but the content is not ciphertext: {}",
+                        evidence.describe()
+                    ),
+                ),
+                None => (
+                    VerdictKind::Encrypted,
+                    "the header is AES-256 encrypted and the content looks like ciphertext: file names and contents are hidden".into(),
+                ),
+            };
             return Ok(ArchiveVerdict {
-                verdict: VerdictKind::Encrypted,
-                reason: "the header is AES-256 encrypted: file names and contents are hidden"
-                    .into(),
+                verdict,
+                reason,
                 header_encrypted: Some(true),
                 kdf_cycles_power: min_cycles(header_folder.into_iter())?,
                 folders: None,
                 encrypted_folders: None,
                 files: None,
-            })
+            });
         }
         Contents::Visible(h) => h,
     };

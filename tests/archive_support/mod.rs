@@ -1,18 +1,10 @@
-//! Shared by the archive tests: the committed corpus (fixtures/archives), its manifest
-//! (expected.tsv) and password, and the check that a corpus gets the manifest's verdicts.
+//! The committed archive corpus (fixtures/archives/) and its manifest, shared by the in-process
+//! fixture tests and the real-peer tests that regenerate the corpus.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
 use sealgate::sevenz;
-
-pub struct Expected {
-    pub file: String,
-    pub verdict: String,
-    pub header_encrypted: Option<bool>,
-    pub kdf_cycles_power: Option<u8>,
-    pub reason: Option<String>,
-}
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/archives")
@@ -23,6 +15,14 @@ pub fn password(dir: &Path) -> String {
         .unwrap()
         .trim_end_matches('\n')
         .to_string()
+}
+
+pub struct Expected {
+    pub file: String,
+    pub verdict: String,
+    pub header_encrypted: Option<bool>,
+    pub kdf_cycles_power: Option<u8>,
+    pub reason: Option<String>,
 }
 
 pub fn manifest(dir: &Path) -> Vec<Expected> {
@@ -69,9 +69,4 @@ pub fn check_corpus(dir: &Path) {
         "fixtures with the wrong verdict:\n{}",
         failures.join("\n")
     );
-}
-
-/// Fixtures with a byte changed inside a content stream: invisible to a structural check.
-pub fn is_content_damage(file: &str) -> bool {
-    file.starts_with("flip-") && file.ends_with("-data.7z")
 }
