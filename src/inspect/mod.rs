@@ -10,10 +10,13 @@
 //! this module adds the bounds (parts, multipart depth, nested messages, header size).
 
 mod classify;
+mod failure;
+mod side_text;
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 pub use classify::LeafKind;
+pub use failure::{Bound, Unreadable};
 
 /// Multipart levels inside one message. Real clients use three or four.
 pub const MAX_MULTIPART_DEPTH: usize = 16;
@@ -26,9 +29,9 @@ pub const MAX_HEADER_FIELDS: usize = 1000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InspectError {
     #[error("MIME structure cannot be read: {0}")]
-    Unparseable(String),
+    Unparseable(Unreadable),
     #[error("MIME structure is too complex: {0}")]
-    TooComplex(String),
+    TooComplex(Bound),
 }
 
 /// The bounds of one walk, from the protocol's rules.
@@ -65,13 +68,17 @@ pub struct Inspection {
     pub leaves: Vec<Leaf>,
     /// Declared types of containers that hold crypto nobody can judge (multipart/signed, ...).
     pub crypto_containers: Vec<String>,
+    /// Display names of the address fields, of the message and every nested message.
+    pub display_names: Vec<String>,
+    /// Values of the HTML attributes a reader sees (`alt`, `title`, `value`, ...).
+    pub html_attributes: Vec<String>,
 }
 
 /// Walks `raw` within `limits`.
 pub fn inspect(raw: &[u8], limits: &Limits) -> Result<Inspection, InspectError> {
     let message = MessageParser::default()
         .parse(raw)
-        .ok_or_else(|| InspectError::Unparseable("no message header found".into()))?;
+        .ok_or_else(|| InspectError::Unparseable(Unreadable::NoHeader))?;
     let mut walk = Walk {
         limits: *limits,
         parts_seen: 0,
@@ -93,30 +100,23 @@ struct Walk {
 impl Walk {
     fn message(&mut self, message: &Message<'_>, level: usize) -> Result<(), InspectError> {
         if level > self.limits.max_nesting_depth {
-            return Err(InspectError::TooComplex(format!(
-                "more than {} nested message(s)",
-                self.limits.max_nesting_depth
-            )));
+            return Err(InspectError::TooComplex(Bound::NestedMessages));
         }
         self.parts_seen = self.parts_seen.saturating_add(message.parts.len());
         if self.parts_seen > self.limits.max_parts {
-            return Err(InspectError::TooComplex(format!(
-                "more than {} MIME parts",
-                self.limits.max_parts
-            )));
+            return Err(InspectError::TooComplex(Bound::Parts));
         }
         if let Some(subject) = message.subject() {
             self.out.subjects.push(subject.to_string());
         }
+        side_text::display_names(message, &mut self.out.display_names);
         let mut depth = vec![0usize; message.parts.len()];
         for (index, part) in message.parts.iter().enumerate() {
             check_header(part)?;
             match &part.body {
                 PartType::Multipart(children) => {
                     if depth[index] >= MAX_MULTIPART_DEPTH {
-                        return Err(InspectError::TooComplex(format!(
-                            "multipart nested more than {MAX_MULTIPART_DEPTH} levels deep"
-                        )));
+                        return Err(InspectError::TooComplex(Bound::MultipartDepth));
                     }
                     for &child in children {
                         let child = child as usize;
@@ -137,6 +137,9 @@ impl Walk {
                 }
                 _ => {
                     let leaf = leaf(part, message.raw_message.as_ref(), level, index)?;
+                    if let PartType::Html(html) = &part.body {
+                        side_text::attribute_values(html, &mut self.out.html_attributes);
+                    }
                     self.out.leaves.push(leaf);
                 }
             }
@@ -148,15 +151,13 @@ impl Walk {
 fn check_header(part: &mail_parser::MessagePart<'_>) -> Result<(), InspectError> {
     let size = part.offset_body.saturating_sub(part.offset_header) as usize;
     if size > MAX_HEADER_BYTES || part.headers.len() > MAX_HEADER_FIELDS {
-        return Err(InspectError::TooComplex(format!(
-            "a header block is larger than {MAX_HEADER_BYTES} bytes or {MAX_HEADER_FIELDS} fields"
-        )));
+        return Err(InspectError::TooComplex(Bound::HeaderBlock));
     }
     Ok(())
 }
 
-fn undecodable(index: usize) -> InspectError {
-    InspectError::Unparseable(format!("MIME part {index} cannot be decoded"))
+fn undecodable(_index: usize) -> InspectError {
+    InspectError::Unparseable(Unreadable::UndecodablePart)
 }
 
 fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
@@ -181,9 +182,9 @@ fn leaf(
     let content_type = content_type(part);
     if content_type.starts_with("multipart/") || content_type.starts_with("message/") {
         // A container that mail-parser could only read as a leaf (missing boundary, ...).
-        return Err(InspectError::Unparseable(format!(
-            "MIME part {index} is declared {content_type} but has no readable structure"
-        )));
+        return Err(InspectError::Unparseable(
+            Unreadable::ContainerWithoutStructure,
+        ));
     }
     let (bytes, text) = match &part.body {
         PartType::Binary(b) | PartType::InlineBinary(b) => (b.to_vec(), None),

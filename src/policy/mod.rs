@@ -8,6 +8,7 @@
 //! Mail for ordinary recipients only is never inspected.
 
 mod identifiers;
+mod message_id;
 mod password;
 mod registry;
 mod rules;

@@ -14,7 +14,8 @@ pub struct Context {
     pub protocol: String,
     pub recipients: String,
     pub min_kdf_cycles_power: u8,
-    pub detail: String,
+    /// A fixed string chosen by the code (a format name, which bound): never message text.
+    pub detail: &'static str,
 }
 
 const FIX_NL: &str = "Zo doet u het: klik in Verkenner rechts op de bestanden > 7-Zip > Toevoegen aan archief; kies archiefformaat 7z en versleuteling AES-256, vink \"Bestandsnamen versleutelen\" aan, kies een sterk wachtwoord en geef dat door via een ander kanaal (telefoon of sms), nooit in de e-mail.";
@@ -128,7 +129,7 @@ pub fn render(
             "{min_kdf_cycles_power}",
             &context.min_kdf_cycles_power.to_string(),
         )
-        .replace("{detail}", &context.detail)
+        .replace("{detail}", context.detail)
 }
 
 /// One line of an SMTP reply: printable ASCII only (common accented letters lose their accent,
@@ -191,7 +192,7 @@ mod tests {
             protocol: "P".into(),
             recipients: "x@example.org".into(),
             min_kdf_cycles_power: 19,
-            detail: "d".into(),
+            detail: "d",
         };
         for code in ReasonCode::ALL {
             let text = render(code, &Default::default(), &context);
