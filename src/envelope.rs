@@ -426,8 +426,8 @@ mod tests {
             }
         }
         // A few combinations: invisible and spaces and full-width and case together.
-        out.push(format!(" K\u{200B}inden\u{00AD}GEZIN\u{FEFF} "));
-        out.push(format!("\u{FF4B}inden gezin\u{200D}+x"));
+        out.push(" K\u{200B}inden\u{00AD}GEZIN\u{FEFF} ".to_string());
+        out.push("\u{FF4B}inden gezin\u{200D}+x".to_string());
         out
     }
 

@@ -78,7 +78,7 @@ pub struct Inspection {
 pub fn inspect(raw: &[u8], limits: &Limits) -> Result<Inspection, InspectError> {
     let message = MessageParser::default()
         .parse(raw)
-        .ok_or_else(|| InspectError::Unparseable(Unreadable::NoHeader))?;
+        .ok_or(InspectError::Unparseable(Unreadable::NoHeader))?;
     let mut walk = Walk {
         limits: *limits,
         parts_seen: 0,

@@ -94,7 +94,7 @@ fn attributes_of(tag: &str, out: &mut Vec<String>) {
             return;
         };
         let mut value_end = tag.len();
-        while let Some((i, c)) = chars.next() {
+        for (i, c) in chars.by_ref() {
             let ends = match quote {
                 Some(q) => c == q,
                 None => c.is_whitespace(),

@@ -159,7 +159,7 @@ pub fn ascii_line(text: &str) -> String {
         .collect()
 }
 
-/// Splits `text` into lines of at most `width` characters, at spaces where possible.
+/// Splits `text` into lines of at most `width` bytes, at spaces where possible.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
@@ -172,7 +172,13 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
         }
         line.push_str(word);
         while line.len() > width {
-            let rest = line.split_off(width);
+            // At a character boundary: callers pass ASCII, but a split inside a character
+            // would panic.
+            let at = (1..=width)
+                .rev()
+                .find(|&i| line.is_char_boundary(i))
+                .unwrap_or(line.len());
+            let rest = line.split_off(at);
             lines.push(std::mem::replace(&mut line, rest));
         }
     }
@@ -227,5 +233,7 @@ mod tests {
         let long = "woord ".repeat(200);
         assert!(wrap(&long, 100).iter().all(|l| l.len() <= 100));
         assert_eq!(wrap(&"x".repeat(250), 100).len(), 3);
+        let wide = wrap(&"é".repeat(250), 101);
+        assert!(wide.iter().all(|l| l.len() <= 101) && wide.concat() == "é".repeat(250));
     }
 }
