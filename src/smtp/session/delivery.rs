@@ -211,7 +211,9 @@ impl Session {
         match judged {
             Ok(judged) => Ok(judged),
             Err(e) => {
-                warn!(id = %tx.id, error = %e, "inspection failed; deferring");
+                // Not `%e`: a panic's message can quote the text it was working on.
+                let error = if e.is_panic() { "panic" } else { "cancelled" };
+                warn!(id = %tx.id, error, "inspection failed; deferring");
                 Err(replies::local_error())
             }
         }
