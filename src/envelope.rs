@@ -79,12 +79,31 @@ impl Address {
         if domain.trim_start().starts_with('[') {
             return Err(AddressError::AddressLiteral);
         }
-        canonical_domain(domain)?;
+        // The local part first: parse_sender relies on a domain error meaning the local part
+        // passed.
         canonical_local(local)?;
+        canonical_domain(domain)?;
         Ok(Address {
             local: local.to_string(),
             domain: domain.to_string(),
         })
+    }
+
+    /// Parses a sender (`MAIL FROM`). Senders are never matched against the registry, so a
+    /// dotless or IP-address domain (`root@localhost` from a cron job) is accepted here; every
+    /// other check of [`Address::parse`] applies.
+    pub fn parse_sender(raw: &str) -> Result<Address, AddressError> {
+        match Address::parse(raw) {
+            // parse() checks the local part before the domain: these errors mean it passed.
+            Err(AddressError::DotlessDomain | AddressError::IpDomain) => {
+                let (local, domain) = raw.rsplit_once('@').ok_or(AddressError::NoDomain)?;
+                Ok(Address {
+                    local: local.to_string(),
+                    domain: domain.to_string(),
+                })
+            }
+            other => other,
+        }
     }
 
     pub fn local(&self) -> &str {
@@ -489,6 +508,10 @@ mod tests {
             assert!(Address::parse(raw).is_err(), "{raw}");
         }
         assert!(Address::parse("kindengezin@123.example").is_ok());
+        assert!(Address::parse_sender("root@localhost").is_ok());
+        assert!(Address::parse_sender("root@192.0.2.1").is_ok());
+        assert!(Address::parse_sender("root@[192.0.2.1]").is_err());
+        assert!(Address::parse_sender("a%b@localhost").is_err());
         assert!(Address::parse("kindengezin@1.2.3.example").is_ok());
     }
 

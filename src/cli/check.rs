@@ -37,7 +37,7 @@ pub struct CheckArgs {
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     if !args.from.is_empty() {
-        Address::parse(&args.from).with_context(|| format!("--from {:?}", args.from))?;
+        Address::parse_sender(&args.from).with_context(|| format!("--from {:?}", args.from))?;
     }
     let registry = Registry::new(&config.protocols, &config.policy);
     let recipients = args
