@@ -158,6 +158,12 @@ fn routing_tricks_are_refused_with_553_5_1_3() {
         "@relay.test,@other.test:user@example.org",
         "elsewhere.test!user@example.org",
         "user@[192.0.2.1]",
+        "user@192.0.2.1",
+        "user@0x7f.1",
+        "user@example",
+        "\"user(comment)\"@example.org",
+        "\"user,other\"@example.org",
+        "user\u{FF20}elsewhere.test@example.org",
     ] {
         let reply = client.command(&format!("RCPT TO:<{trick}>"));
         assert!(reply.starts(553, "5.1.3"), "{trick}: {reply:?}");

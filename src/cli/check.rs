@@ -41,7 +41,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let sender = if args.from.is_empty() {
         None
     } else {
-        Some(Address::parse(&args.from).with_context(|| format!("--from {:?}", args.from))?)
+        Some(Address::parse_sender(&args.from).with_context(|| format!("--from {:?}", args.from))?)
     };
     let recipients = args
         .rcpt

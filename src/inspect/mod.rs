@@ -10,13 +10,16 @@
 //! this module adds the bounds (parts, multipart depth, nested messages, header size).
 
 mod classify;
+mod failure;
 mod header_text;
 pub mod html;
+mod side_text;
 pub mod strict;
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 pub use classify::LeafKind;
+pub use failure::{Bound, Unreadable};
 pub use strict::AmbiguityKind;
 
 /// Multipart levels inside one message. Real clients use three or four.
@@ -30,9 +33,9 @@ pub const MAX_HEADER_FIELDS: usize = 1000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InspectError {
     #[error("MIME structure cannot be read: {0}")]
-    Unparseable(String),
+    Unparseable(Unreadable),
     #[error("MIME structure is too complex: {0}")]
-    TooComplex(String),
+    TooComplex(Bound),
     /// Two reasonable parsers could read the bytes differently (the strict pass, [`strict`]).
     /// A closed kind: nothing taken from the message.
     #[error("MIME structure is ambiguous: {}", .0.as_str())]
@@ -81,6 +84,10 @@ pub struct Inspection {
     /// Every header field of the message, of every part and of every nested message, as
     /// written and decoded (one string per field): scanned for identifiers.
     pub header_texts: Vec<String>,
+    /// Display names of the address fields, of the message and every nested message.
+    pub display_names: Vec<String>,
+    /// Values of the HTML attributes a reader sees (`alt`, `title`, `value`, ...).
+    pub html_attributes: Vec<String>,
 }
 
 /// Reads `raw` with the strict pass first and, when it finds nothing ambiguous, walks it with
@@ -107,7 +114,7 @@ pub fn lenient_walk(raw: &[u8], limits: &Limits) -> Result<Inspection, InspectEr
 fn walk(raw: &[u8], limits: &Limits) -> Result<(Inspection, Vec<strict::Shape>), InspectError> {
     let message = MessageParser::default()
         .parse(raw)
-        .ok_or_else(|| InspectError::Unparseable("no message header found".into()))?;
+        .ok_or(InspectError::Unparseable(Unreadable::NoHeader))?;
     let mut walk = Walk {
         limits: *limits,
         parts_seen: 0,
@@ -132,21 +139,16 @@ struct Walk {
 impl Walk {
     fn message(&mut self, message: &Message<'_>, level: usize) -> Result<(), InspectError> {
         if level > self.limits.max_nesting_depth {
-            return Err(InspectError::TooComplex(format!(
-                "more than {} nested message(s)",
-                self.limits.max_nesting_depth
-            )));
+            return Err(InspectError::TooComplex(Bound::NestedMessages));
         }
         self.parts_seen = self.parts_seen.saturating_add(message.parts.len());
         if self.parts_seen > self.limits.max_parts {
-            return Err(InspectError::TooComplex(format!(
-                "more than {} MIME parts",
-                self.limits.max_parts
-            )));
+            return Err(InspectError::TooComplex(Bound::Parts));
         }
         if let Some(subject) = message.subject() {
             self.out.subjects.push(subject.to_string());
         }
+        side_text::display_names(message, &mut self.out.display_names);
         let mut depth = vec![0usize; message.parts.len()];
         for (index, part) in message.parts.iter().enumerate() {
             check_header(part)?;
@@ -155,9 +157,7 @@ impl Walk {
             match &part.body {
                 PartType::Multipart(children) => {
                     if depth[index] >= MAX_MULTIPART_DEPTH {
-                        return Err(InspectError::TooComplex(format!(
-                            "multipart nested more than {MAX_MULTIPART_DEPTH} levels deep"
-                        )));
+                        return Err(InspectError::TooComplex(Bound::MultipartDepth));
                     }
                     for &child in children {
                         let child = child as usize;
@@ -187,6 +187,9 @@ impl Walk {
                         decoded_len: leaf.bytes.len(),
                         level,
                     });
+                    if let PartType::Html(html) = &part.body {
+                        side_text::attribute_values(html, &mut self.out.html_attributes);
+                    }
                     self.out.leaves.push(leaf);
                 }
             }
@@ -198,15 +201,13 @@ impl Walk {
 fn check_header(part: &mail_parser::MessagePart<'_>) -> Result<(), InspectError> {
     let size = part.offset_body.saturating_sub(part.offset_header) as usize;
     if size > MAX_HEADER_BYTES || part.headers.len() > MAX_HEADER_FIELDS {
-        return Err(InspectError::TooComplex(format!(
-            "a header block is larger than {MAX_HEADER_BYTES} bytes or {MAX_HEADER_FIELDS} fields"
-        )));
+        return Err(InspectError::TooComplex(Bound::HeaderBlock));
     }
     Ok(())
 }
 
-fn undecodable(index: usize) -> InspectError {
-    InspectError::Unparseable(format!("MIME part {index} cannot be decoded"))
+fn undecodable(_index: usize) -> InspectError {
+    InspectError::Unparseable(Unreadable::UndecodablePart)
 }
 
 fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
@@ -231,9 +232,9 @@ fn leaf(
     let content_type = content_type(part);
     if content_type.starts_with("multipart/") || content_type.starts_with("message/") {
         // A container that mail-parser could only read as a leaf (missing boundary, ...).
-        return Err(InspectError::Unparseable(format!(
-            "MIME part {index} is declared {content_type} but has no readable structure"
-        )));
+        return Err(InspectError::Unparseable(
+            Unreadable::ContainerWithoutStructure,
+        ));
     }
     let (bytes, text, html) = match &part.body {
         PartType::Binary(b) | PartType::InlineBinary(b) => (b.to_vec(), None, None),

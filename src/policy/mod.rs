@@ -12,6 +12,7 @@ mod facts;
 pub use crate::reason::ReasonCode;
 mod identifiers;
 pub mod lifecycle;
+mod message_id;
 mod password;
 pub mod refusal;
 mod registry;

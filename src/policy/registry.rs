@@ -129,6 +129,20 @@ mod tests {
             Some("menen")
         );
         assert_eq!(registry.classify(&canon("info@wervik.be")).protocol, None);
+        // What a receiving server may normalise lands on the protected mailbox too.
+        for spelling in [
+            "kindengezin @wervik.be",
+            " kindengezin@wervik.be",
+            "kinden\u{200B}gezin@wervik.be",
+            "\u{FF4B}\u{FF49}\u{FF4E}\u{FF44}\u{FF45}\u{FF4E}gezin@wervik.be",
+            "kindengezin\u{00AD}@wervik\u{3002}be",
+        ] {
+            assert_eq!(
+                registry.classify(&canon(spelling)).protocol.as_deref(),
+                Some("wervik"),
+                "{spelling:?}"
+            );
+        }
         assert!(registry.is_own_domain(&canon("an@opgroeien.be")));
         assert!(registry.is_own_domain(&canon("an@KindEnGezin.be")));
         assert!(!registry.is_own_domain(&canon("an@sub.opgroeien.be")));

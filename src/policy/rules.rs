@@ -12,23 +12,24 @@ use crate::sevenz::{self, ArchiveVerdict, VerdictKind};
 
 use super::texts::{self, Context};
 use super::{
-    identifiers, password, registry, ArchiveFacts, Decision, PolicyRecipient, Reason, ReasonCode,
-    Registry, Verdict,
+    identifiers, message_id, password, registry, ArchiveFacts, Decision, PolicyRecipient, Reason,
+    ReasonCode, Registry, Verdict,
 };
 
-/// Reasons found so far, with a detail for the text of each.
+/// Reasons found so far, with a detail for the text of each. Details are fixed strings
+/// (`&'static str`): no text of the message can reach a reply through them.
 #[derive(Default)]
-struct Findings(BTreeMap<ReasonCode, String>);
+struct Findings(BTreeMap<ReasonCode, &'static str>);
 
 impl Findings {
     fn add(&mut self, code: ReasonCode) {
         self.0.entry(code).or_default();
     }
 
-    fn add_detail(&mut self, code: ReasonCode, detail: &str) {
+    fn add_detail(&mut self, code: ReasonCode, detail: &'static str) {
         let entry = self.0.entry(code).or_default();
         if entry.is_empty() {
-            *entry = detail.to_string();
+            *entry = detail;
         }
     }
 }
@@ -71,17 +72,17 @@ pub fn evaluate(
     let mut archives_facts = Vec::new();
     let mut message_id = None;
     match inspect::inspect(message, &limits) {
-        Err(inspect::InspectError::Unparseable(detail)) => {
-            findings.add_detail(ReasonCode::MimeUnparseable, &detail)
+        Err(inspect::InspectError::Unparseable(kind)) => {
+            findings.add_detail(ReasonCode::MimeUnparseable, kind.as_str())
         }
-        Err(inspect::InspectError::TooComplex(detail)) => {
-            findings.add_detail(ReasonCode::MimeTooComplex, &detail)
+        Err(inspect::InspectError::TooComplex(bound)) => {
+            findings.add_detail(ReasonCode::MimeTooComplex, bound.as_str())
         }
         Err(inspect::InspectError::Ambiguous(kind)) => {
             findings.add_detail(ReasonCode::MimeAmbiguous, kind.as_str())
         }
         Ok(inspection) => {
-            message_id = inspection.message_id.clone();
+            message_id = inspection.message_id.as_deref().map(message_id::recorded);
             let archives = judge_archives(&inspection);
             archives_facts = archives.iter().map(facts).collect();
             for protocol in &protocols {
@@ -107,7 +108,7 @@ pub fn evaluate(
             .map(|p| p.rules.min_kdf_cycles_power)
             .max()
             .unwrap_or(0),
-        detail: String::new(),
+        detail: "",
     };
     let overrides = &registry.policy().reject_texts;
     let reasons: Vec<Reason> = findings
@@ -119,7 +120,7 @@ pub fn evaluate(
                 code,
                 overrides,
                 &Context {
-                    detail: detail.clone(),
+                    detail,
                     ..context.clone()
                 },
             ),
@@ -341,7 +342,14 @@ fn password_in_message(inspection: &Inspection, archives: &[Archive<'_>]) -> boo
         .map(String::as_str)
         .chain(inspection.leaves.iter().filter_map(|l| l.text.as_deref()))
         .collect();
-    password::found_in_message(&lockable, &password::candidates(&texts))
+    let names: Vec<&str> = inspection
+        .leaves
+        .iter()
+        .filter_map(|l| l.filename.as_deref())
+        .chain(inspection.display_names.iter().map(String::as_str))
+        .chain(inspection.html_attributes.iter().map(String::as_str))
+        .collect();
+    password::found_in_message(&lockable, &password::candidates(&texts, &names))
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ pub struct Context {
     pub protocol: String,
     pub recipients: String,
     pub min_kdf_cycles_power: u8,
-    pub detail: String,
+    /// A fixed string chosen by the code (a format name, which bound): never message text.
+    pub detail: &'static str,
 }
 
 const FIX_NL: &str = "Zo doet u het: klik in Verkenner rechts op de bestanden > 7-Zip > Toevoegen aan archief; kies archiefformaat 7z en versleuteling AES-256, vink \"Bestandsnamen versleutelen\" aan, kies een sterk wachtwoord en geef dat door via een ander kanaal (telefoon of sms), nooit in de e-mail.";
@@ -133,7 +134,7 @@ pub fn render(
             "{min_kdf_cycles_power}",
             &context.min_kdf_cycles_power.to_string(),
         )
-        .replace("{detail}", &context.detail)
+        .replace("{detail}", context.detail)
 }
 
 /// One line of an SMTP reply: printable ASCII only (common accented letters lose their accent,
@@ -163,7 +164,7 @@ pub fn ascii_line(text: &str) -> String {
         .collect()
 }
 
-/// Splits `text` into lines of at most `width` characters, at spaces where possible.
+/// Splits `text` into lines of at most `width` bytes, at spaces where possible.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
@@ -176,7 +177,13 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
         }
         line.push_str(word);
         while line.len() > width {
-            let rest = line.split_off(width);
+            // At a character boundary: callers pass ASCII, but a split inside a character
+            // would panic.
+            let at = (1..=width)
+                .rev()
+                .find(|&i| line.is_char_boundary(i))
+                .unwrap_or(line.len());
+            let rest = line.split_off(at);
             lines.push(std::mem::replace(&mut line, rest));
         }
     }
@@ -196,7 +203,7 @@ mod tests {
             protocol: "P".into(),
             recipients: "x@example.org".into(),
             min_kdf_cycles_power: 19,
-            detail: "d".into(),
+            detail: "d",
         };
         for code in ReasonCode::ALL {
             let text = render(code, &Default::default(), &context);
@@ -231,5 +238,7 @@ mod tests {
         let long = "woord ".repeat(200);
         assert!(wrap(&long, 100).iter().all(|l| l.len() <= 100));
         assert_eq!(wrap(&"x".repeat(250), 100).len(), 3);
+        let wide = wrap(&"é".repeat(250), 101);
+        assert!(wide.iter().all(|l| l.len() <= 101) && wide.concat() == "é".repeat(250));
     }
 }

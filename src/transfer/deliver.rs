@@ -172,7 +172,9 @@ impl Transfer {
         let judged = job.await;
         gateway.metrics.observe_inspection(started.elapsed());
         judged.map_err(|e| {
-            warn!(id = %tx.id, error = %e, "inspection failed; deferring");
+            // A panic's message can quote the text it was working on: never log it.
+            let kind = if e.is_panic() { "panic" } else { "cancelled" };
+            warn!(id = %tx.id, kind, "inspection failed; deferring");
             replies::local_error()
         })
     }

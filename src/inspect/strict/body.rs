@@ -5,7 +5,7 @@ use super::header::{is_wsp, line_at, starts_with_field, Encoding};
 use super::names::hex_value;
 use super::{ambiguous, too_complex, AmbiguityKind, Result};
 use super::{MAX_OUTSIDE_LINE, MAX_OUTSIDE_TEXT_BYTES, MAX_OUTSIDE_TEXT_LINES};
-use crate::inspect::InspectError;
+use crate::inspect::{Bound, InspectError, Unreadable};
 
 pub(super) struct Delimiter {
     /// Where the delimiter line starts.
@@ -49,7 +49,7 @@ pub(super) fn delimiters(body: &[u8], boundary: &[u8], max: usize) -> Result<Vec
             return ambiguous(AmbiguityKind::NotADelimiter);
         };
         if found.len() > max {
-            return Err(too_complex("too many MIME parts"));
+            return Err(too_complex(Bound::Parts));
         }
         found.push(Delimiter {
             start: i,
@@ -100,8 +100,8 @@ pub(super) fn outside_text_ok(text: &[u8]) -> bool {
 
 /// A body that is not valid in its transfer encoding: decoders differ on what they make of it,
 /// but it is reported as undecodable (`mime_unparseable`), like mail-parser's own failures.
-pub(super) fn undecodable(encoding: &str) -> InspectError {
-    InspectError::Unparseable(format!("a MIME part is not valid {encoding}"))
+pub(super) fn undecodable(_encoding: &str) -> InspectError {
+    InspectError::Unparseable(Unreadable::UndecodablePart)
 }
 
 pub(super) fn decoded_len(encoding: Encoding, body: &[u8]) -> Result<usize> {

@@ -3,7 +3,7 @@
 //! Whatever another reader could take differently is an ambiguity, never a guess.
 
 use super::{ambiguous, too_complex, AmbiguityKind, Result, MAX_BOUNDARY_LEN};
-use crate::inspect::{InspectError, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
+use crate::inspect::{Bound, InspectError, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
 
 pub(super) struct Field<'a> {
     pub(super) name: &'a [u8],
@@ -54,7 +54,7 @@ pub(super) fn header_block(raw: &[u8]) -> Result<(Vec<Field<'_>>, &[u8])> {
             return Ok((fields, &raw[next..]));
         }
         if next > MAX_HEADER_BYTES || fields.len() > MAX_HEADER_FIELDS {
-            return Err(too_complex("header block too large"));
+            return Err(too_complex(Bound::HeaderBlock));
         }
         if line.iter().all(|&b| is_wsp(b)) {
             return ambiguous(AmbiguityKind::WhitespaceOnlyHeaderLine);

@@ -22,7 +22,7 @@ mod body;
 mod header;
 mod names;
 
-use super::{InspectError, Limits, MAX_MULTIPART_DEPTH};
+use super::{Bound, InspectError, Limits, Unreadable, MAX_MULTIPART_DEPTH};
 use body::{decoded_len, delimiters, line_break_before, outside_text_ok, Delimiter};
 use header::{
     boundary, header_block, mime_version_1, parse_content_type, parse_encoding, parse_params_value,
@@ -212,18 +212,18 @@ impl Pass {
         depth: usize,
     ) -> Result<()> {
         if depth > MAX_STRICT_DEPTH {
-            return Err(too_complex("MIME structure nested too deep"));
+            return Err(too_complex(Bound::MultipartDepth));
         }
         self.entities += 1;
         if self.entities > self.limits.max_parts {
-            return Err(too_complex("too many MIME parts"));
+            return Err(too_complex(Bound::Parts));
         }
         let (fields, body) = match header_block(raw) {
             // Not a header at all where a message starts: not a message (as mail-parser says).
             Err(InspectError::Ambiguous(AmbiguityKind::MalformedHeaderLine))
                 if depth == 0 && !starts_with_field(raw) =>
             {
-                return Err(InspectError::Unparseable("no message header found".into()))
+                return Err(InspectError::Unparseable(Unreadable::NoHeader))
             }
             other => other?,
         };
@@ -282,7 +282,7 @@ impl Pass {
                 return ambiguous(AmbiguityKind::EncodedContainer);
             }
             if multipart_depth >= MAX_MULTIPART_DEPTH {
-                return Err(too_complex("multipart nested too deep"));
+                return Err(too_complex(Bound::MultipartDepth));
             }
             let boundary = boundary(&content_type.params)?.to_vec();
             if self.boundaries.iter().any(|b| prefix_of(b, &boundary)) {
@@ -307,7 +307,7 @@ impl Pass {
                 return ambiguous(AmbiguityKind::EncodedContainer);
             }
             if level >= self.limits.max_nesting_depth {
-                return Err(too_complex("too many nested messages"));
+                return Err(too_complex(Bound::NestedMessages));
             }
             return self.entity(
                 body,
@@ -390,8 +390,8 @@ impl Pass {
     }
 }
 
-fn too_complex(what: &str) -> InspectError {
-    InspectError::TooComplex(what.to_string())
+fn too_complex(bound: Bound) -> InspectError {
+    InspectError::TooComplex(bound)
 }
 
 /// True when `a` is a prefix of `b` or `b` of `a` (ASCII case ignored).

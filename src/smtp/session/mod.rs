@@ -263,7 +263,7 @@ impl Session {
         let sender = if from.address.is_empty() {
             None
         } else {
-            match Address::parse(&from.address) {
+            match Address::parse_sender(&from.address) {
                 Ok(address) => Some(address),
                 Err(e) => return self.refuse("bad_address", replies::bad_sender(&e.to_string())),
             }
