@@ -20,14 +20,6 @@ use common::raw::{Client, Reply};
 use common::*;
 use hostile_support::*;
 
-const PROTOCOL: &str = r#"
-[[protocols]]
-id = "opgroeien-menen-ocmw-wervik"
-title = "Opgroeien regie (lokaal team Kind en Gezin Menen) -> OCMW Wervik"
-mailboxes = ["kindengezin@wervik.be"]
-in_force_from = 2023-12-01
-"#;
-
 /// The default configuration's policy, with the test harness's ports and store.
 fn start(sink: &Sink) -> Gateway {
     let mut config = GatewayConfig::new(sink.port());
@@ -37,7 +29,7 @@ fn start(sink: &Sink) -> Gateway {
             "own_domains",
             "[\"opgroeien.be\", \"kindengezin.be\"]",
         )
-        .append(PROTOCOL);
+        .append(SEED_PROTOCOL);
     config.start()
 }
 

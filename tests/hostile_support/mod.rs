@@ -126,7 +126,7 @@ impl Case {
 pub fn assert_none_failed(class: &str, total: usize, failures: &[String]) {
     assert!(
         failures.is_empty(),
-        "{class}: {} of {total} case(s) failed:\n  {}",
+        "{class}: {} failure(s) over {total} case(s):\n  {}",
         failures.len(),
         failures.join("\n  ")
     );
