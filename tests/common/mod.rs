@@ -434,6 +434,16 @@ pub fn toml_string(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
 }
 
+/// The seed's data-sharing protocol (config/sealgate.toml's) as a `[[protocols]]` table for
+/// [`GatewayConfig::append`].
+pub const SEED_PROTOCOL: &str = r#"
+[[protocols]]
+id = "opgroeien-menen-ocmw-wervik"
+title = "Opgroeien regie (lokaal team Kind en Gezin Menen) -> OCMW Wervik"
+mailboxes = ["kindengezin@wervik.be"]
+in_force_from = 2023-12-01
+"#;
+
 /// `sealgate serve --config FILE` with its logs captured.
 pub struct Gateway {
     child: Child,
