@@ -52,7 +52,11 @@ fn judge(
 }
 
 fn codes(decision: &Decision) -> Vec<String> {
-    decision.reasons.iter().map(|r| r.code.clone()).collect()
+    decision
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str().to_string())
+        .collect()
 }
 
 /// What is wrong with one case's decision, if anything.
