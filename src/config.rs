@@ -235,6 +235,16 @@ pub struct RouteConfig {
 }
 
 impl RouteConfig {
+    /// The domains in canonical form (IDNA ASCII, lower case, no trailing dot), as
+    /// recipients' domains are compared; those that are not domain names are left out
+    /// (validation refuses them).
+    pub fn canonical_domains(&self) -> Vec<String> {
+        self.domains
+            .iter()
+            .filter_map(|d| crate::envelope::canonical_domain(d.trim()).ok())
+            .collect()
+    }
+
     /// The name used as a metric label: configured, or by position (`index` counts from 0).
     pub fn label(&self, index: usize) -> String {
         self.name
@@ -358,6 +368,19 @@ impl Default for Rules {
             max_parts: 100,
         }
     }
+}
+
+/// A DNS host name in ASCII: dot-separated labels of letters, digits and inner hyphens.
+fn is_host_name(name: &str) -> bool {
+    name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    })
 }
 
 fn yes() -> bool {
@@ -529,7 +552,13 @@ impl Config {
             }
             for domain in &route.domains {
                 let canonical = match crate::envelope::canonical_domain(domain.trim()) {
-                    Ok(canonical) => canonical,
+                    Ok(canonical) if is_host_name(&canonical) => canonical,
+                    Ok(_) => {
+                        return Err((
+                            key("domains"),
+                            format!("{domain:?} is not a host name (letters, digits, -, .)"),
+                        ))
+                    }
                     Err(e) => {
                         return Err((
                             key("domains"),

@@ -428,3 +428,60 @@ async fn mta_sts_enforce_with_a_mismatching_certificate_gets_451_4_7_5() {
         .assert(451, Some("4.7.5"));
     assert!(host.messages().is_empty(), "nothing delivered");
 }
+
+#[tokio::test]
+async fn an_mx_with_only_an_ipv6_address_is_reached_over_ipv6() {
+    use hickory_resolver::proto::rr::rdata::AAAA;
+    let pki = Pki::new();
+    let host = sink("::1", 0, 220, None).await;
+    let mut zone = Zone::new();
+    mx(&mut zone, "v6.example", 10, "mx.v6.example");
+    add(
+        &mut zone,
+        "mx.v6.example.",
+        RData::AAAA(AAAA("::1".parse().expect("an IPv6 address"))),
+    );
+    let server = dns(zone, false, false).await;
+    let gw = gateway(server.address, &pki, host.address.port(), 443, |_, _| {});
+    let mut smtp = gw.ready().await;
+    let message = ordinary_message("ipv6");
+    smtp.send_mail(FROM, &["x@v6.example"], &message)
+        .await
+        .assert(250, None);
+    let got = host.messages();
+    assert_eq!(got.len(), 1);
+    assert_byte_identical(&got[0], &message);
+}
+
+#[tokio::test]
+async fn a_protected_recipient_after_an_ordinary_one_to_the_same_mx_domain_waits_its_turn() {
+    let pki = Pki::new();
+    let (_, config) = pki.server(&["mx1.wervik.be"]);
+    let host = sink("127.10.0.21", 0, 220, Some(config)).await;
+    let mut zone = Zone::new();
+    mx(&mut zone, "wervik.be", 10, "mx1.wervik.be");
+    a(&mut zone, "mx1.wervik.be", "127.10.0.21");
+    let server = dns(zone, false, false).await;
+    let gw = gateway(server.address, &pki, host.address.port(), 443, |_, _| {});
+    let mut smtp = gw.ready().await;
+    smtp.command(&format!("MAIL FROM:<{FROM}>"))
+        .await
+        .assert(250, None);
+    smtp.command(&format!("RCPT TO:<{ORDINARY_WERVIK}>"))
+        .await
+        .assert(250, None);
+    smtp.command(&format!("RCPT TO:<{PROTECTED}>"))
+        .await
+        .assert(452, Some("4.5.3"));
+    smtp.command("RSET").await.assert(250, None);
+    // Protected first: an ordinary recipient of the same domain may join.
+    smtp.command(&format!("MAIL FROM:<{FROM}>"))
+        .await
+        .assert(250, None);
+    smtp.command(&format!("RCPT TO:<{PROTECTED}>"))
+        .await
+        .assert(250, None);
+    smtp.command("RCPT TO:<collega@opgroeien.be>")
+        .await
+        .assert(452, Some("4.5.3"));
+}

@@ -92,11 +92,7 @@ impl Routes {
         ));
         let mut listed = Vec::with_capacity(config.routes.len());
         for (i, entry) in config.routes.iter().enumerate() {
-            let domains = entry
-                .domains
-                .iter()
-                .filter_map(|d| crate::envelope::canonical_domain(d.trim()).ok())
-                .collect();
+            let domains = entry.canonical_domains();
             // Credentials belong to the default smarthost only.
             let mut relay = base.clone();
             relay.auth = None;
