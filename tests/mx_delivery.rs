@@ -101,7 +101,10 @@ async fn mx_preference_and_failover_when_the_first_mx_is_down() {
     assert_eq!(last.connections(), 0, "no MX after the one that took it");
 
     assert_eq!(
-        gw.metric("sealgate_delivery_total", &["route=\"default\"", "tls=\"none\""]),
+        gw.metric(
+            "sealgate_delivery_total",
+            &["route=\"default\"", "tls=\"none\""]
+        ),
         Some(1.0)
     );
 }
@@ -202,7 +205,10 @@ async fn two_domains_in_one_transaction_get_452_4_5_3_then_a_second_transaction(
         .assert(250, None);
     let refused = smtp.command("RCPT TO:<b@example.org>").await;
     refused.assert(452, Some("4.5.3"));
-    assert!(refused.text().contains("separate transaction"), "{refused:?}");
+    assert!(
+        refused.text().contains("separate transaction"),
+        "{refused:?}"
+    );
     smtp.command("RCPT TO:<c@partner.example>")
         .await
         .assert(452, Some("4.5.3"));

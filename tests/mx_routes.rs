@@ -46,13 +46,22 @@ next_hop = "smtp://[::1]:2526"
     let settings = Settings::build(config).expect("settings");
     let routes = &settings.routes;
     let (index, route) = routes.choose("wervik.be");
-    assert_eq!((index, route.label.as_str(), route.is_mx()), (1, "route1", true));
+    assert_eq!(
+        (index, route.label.as_str(), route.is_mx()),
+        (1, "route1", true)
+    );
     assert_eq!(routes.choose("menen.be").0, 1, "domains are canonical");
     let (index, route) = routes.choose("partner.example");
-    assert_eq!((index, route.label.as_str(), route.is_mx()), (2, "partner", false));
+    assert_eq!(
+        (index, route.label.as_str(), route.is_mx()),
+        (2, "partner", false)
+    );
     assert_eq!(route.relay.next_hop.port, 2526);
     let (index, route) = routes.choose("example.org");
-    assert_eq!((index, route.label.as_str(), route.is_mx()), (0, "default", false));
+    assert_eq!(
+        (index, route.label.as_str(), route.is_mx()),
+        (0, "default", false)
+    );
     assert_eq!(routes.choose("sub.wervik.be").0, 0, "exact domains only");
 
     // The first recipient fixes the target: for MX the domain is part of it.
@@ -66,7 +75,9 @@ next_hop = "smtp://[::1]:2526"
         !wervik.covers(&routes.target("wervik.be", true), routes.get(1)),
         "protected mail does not join a connection opened for ordinary mail"
     );
-    assert!(routes.target("wervik.be", true).covers(&wervik, routes.get(1)));
+    assert!(routes
+        .target("wervik.be", true)
+        .covers(&wervik, routes.get(1)));
 }
 
 #[test]
@@ -75,7 +86,11 @@ fn mx_as_the_default_route() {
     let settings = Settings::build(config).expect("settings");
     let (index, route) = settings.routes.choose("anything.example");
     assert_eq!((index, route.is_mx()), (0, true));
-    assert_eq!(route.tls, RouteTls::May, "relay.tls defaults to opportunistic");
+    assert_eq!(
+        route.tls,
+        RouteTls::May,
+        "relay.tls defaults to opportunistic"
+    );
 }
 
 #[test]

@@ -24,8 +24,8 @@ use prometheus::{
 
 pub use health::{Health, Readiness, UnreadyCause};
 pub use labels::{
-    DeliveryFailure,
-    Direction, MessageClass, NextHopError, Outcome, ReloadResult, SessionResult, REJECTION_REASONS,
+    DeliveryFailure, Direction, MessageClass, NextHopError, Outcome, ReloadResult, SessionResult,
+    REJECTION_REASONS,
 };
 
 /// The Content-Type of [`Metrics::render`]'s output.

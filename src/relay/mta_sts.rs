@@ -337,11 +337,16 @@ mod tests {
     #[test]
     fn the_cache_keeps_a_policy_by_id_and_age() {
         let cache = StsCache::default();
-        let policy = parse_policy(b"version: STSv1\nmode: enforce\nmx: m\nmax_age: 3600\n").unwrap();
+        let policy =
+            parse_policy(b"version: STSv1\nmode: enforce\nmx: m\nmax_age: 3600\n").unwrap();
         assert_eq!(cache.get("d", Some("1")), None);
         cache.put("d", "1", policy.clone());
         assert_eq!(cache.get("d", Some("1")), Some(policy.clone()));
-        assert_eq!(cache.get("d", Some("2")), None, "a new id means fetch again");
+        assert_eq!(
+            cache.get("d", Some("2")),
+            None,
+            "a new id means fetch again"
+        );
         assert_eq!(cache.get("d", None), Some(policy.clone()));
         let gone = Policy {
             max_age: 0,

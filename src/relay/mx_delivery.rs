@@ -102,9 +102,12 @@ impl MxDialer {
         domain: &str,
         protected: bool,
     ) -> Result<Box<dyn NextHop>, RelayError> {
-        tokio::time::timeout(OPEN_BUDGET, self.try_hosts(routes, route, domain, protected))
-            .await
-            .map_err(|_| RelayError::Timeout(OPEN_BUDGET, "MX delivery"))?
+        tokio::time::timeout(
+            OPEN_BUDGET,
+            self.try_hosts(routes, route, domain, protected),
+        )
+        .await
+        .map_err(|_| RelayError::Timeout(OPEN_BUDGET, "MX delivery"))?
     }
 
     async fn try_hosts(
@@ -152,7 +155,9 @@ impl MxDialer {
                     continue;
                 }
             };
-            let need = self.need(&dns, route, &host, protected, policy.is_some()).await;
+            let need = self
+                .need(&dns, route, &host, protected, policy.is_some())
+                .await;
             let (level, config, verified) = match tls_for(&need, routes) {
                 Ok(chosen) => chosen,
                 Err(e) => {
@@ -176,7 +181,11 @@ impl MxDialer {
                         if level == TlsPolicy::Required
                             && matches!(
                                 e,
-                                RelayError::Tls(_) | RelayError::Refused { stage: "STARTTLS", .. }
+                                RelayError::Tls(_)
+                                    | RelayError::Refused {
+                                        stage: "STARTTLS",
+                                        ..
+                                    }
                             )
                         {
                             insecure = Some(format!("{host}: {e}"));
@@ -241,7 +250,10 @@ impl MxDialer {
                 None
             }
         };
-        if let Some(policy) = self.policies.get(domain, record.as_ref().map(|r| r.id.as_str())) {
+        if let Some(policy) = self
+            .policies
+            .get(domain, record.as_ref().map(|r| r.id.as_str()))
+        {
             return enforced(policy);
         }
         let record = record?;
@@ -302,7 +314,11 @@ fn tls_for(
             if records.is_empty() {
                 return Err(RelayError::Insecure("TLSA lookup failed".into()));
             }
-            (TlsPolicy::Required, dane_config(records.clone())?, Verified::Dane)
+            (
+                TlsPolicy::Required,
+                dane_config(records.clone())?,
+                Verified::Dane,
+            )
         }
     })
 }

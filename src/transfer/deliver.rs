@@ -259,10 +259,7 @@ impl Transfer {
         metrics.message(class, outcome);
         metrics.observe_message_size(size);
         metrics.observe_transaction(tx.started.elapsed());
-        let verified = tx
-            .peer
-            .as_ref()
-            .map_or(Verified::Plaintext, |p| p.verified);
+        let verified = tx.peer.as_ref().map_or(Verified::Plaintext, |p| p.verified);
         if outcome == Outcome::Relayed {
             metrics.delivery(tx.route_label(), verified.as_str());
         }

@@ -56,9 +56,9 @@ pub use pool::{IDLE_NEXT_HOP, MAX_IDLE_NEXT_HOPS};
 
 use crate::envelope::{Address, CanonicalAddress};
 use crate::gateway::{Gateway, Settings};
+use crate::metrics::DeliveryFailure;
 use crate::metrics::{Direction, MessageClass, NextHopError};
 use crate::policy::PolicyRecipient;
-use crate::metrics::DeliveryFailure;
 use crate::relay::route::Target;
 use crate::relay::{Dialer, ErrorKind, NextHop, Peer, RelayError};
 use crate::reply::{replies, Reply, Status};
@@ -496,7 +496,11 @@ impl Transfer {
                 result => return result,
             }
         }
-        let hop = self.core.dialer.open_route(&settings.routes, target).await?;
+        let hop = self
+            .core
+            .dialer
+            .open_route(&settings.routes, target)
+            .await?;
         self.hop_target = Some(target.clone());
         if let Some(version) = hop.tls_version() {
             self.core

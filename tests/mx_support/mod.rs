@@ -387,7 +387,11 @@ pub fn gateway(
         .set("relay", "next_hop", "\"mx\"")
         .set("relay", "tls", "\"opportunistic\"")
         .set("relay", "dns_servers", &format!("[\"{dns}\"]"))
-        .set("relay", "ca_file", &format!("{:?}", ca.display().to_string()));
+        .set(
+            "relay",
+            "ca_file",
+            &format!("{:?}", ca.display().to_string()),
+        );
     let mut routes = Vec::new();
     extra(&mut config, &mut routes);
     let mut loaded = config.load(dir.path());
