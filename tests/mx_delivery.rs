@@ -368,18 +368,25 @@ async fn dane_a_mismatching_certificate_gets_451_4_7_5() {
 
 const ENFORCE: &str = "version: STSv1\r\nmode: enforce\r\nmx: mx1.wervik.be\r\nmax_age: 86400\r\n";
 
-/// A domain with an MTA-STS enforce policy listing mx1.wervik.be, whose MX presents a CA
-/// certificate for `cert_name`.
-async fn mta_sts_case(net: u8, cert_name: &str) -> (MxGateway, Sink, DnsServer) {
+/// A domain with an MTA-STS enforce policy listing mx1.wervik.be, whose MX (`mx_name`)
+/// presents a CA certificate for `cert_name`; also the count of policy fetches.
+struct StsCase {
+    gw: MxGateway,
+    host: Sink,
+    fetches: std::sync::Arc<std::sync::Mutex<usize>>,
+    _dns: DnsServer,
+}
+
+async fn mta_sts_case(net: u8, mx_name: &str, cert_name: &str) -> StsCase {
     let pki = Pki::new();
     let (_, config) = pki.server(&[cert_name]);
     let ip = format!("127.{net}.0.21");
     let host = sink(&ip, 0, 220, Some(config)).await;
     let policy_ip = format!("127.{net}.0.80");
-    let (policy_at, _task) = policy_server(&pki, &policy_ip, "wervik.be", ENFORCE).await;
+    let (policy_at, fetches) = policy_server(&pki, &policy_ip, "wervik.be", ENFORCE).await;
     let mut zone = Zone::new();
-    mx(&mut zone, "wervik.be", 10, "mx1.wervik.be");
-    a(&mut zone, "mx1.wervik.be", &ip);
+    mx(&mut zone, "wervik.be", 10, mx_name);
+    a(&mut zone, mx_name, &ip);
     a(&mut zone, "mta-sts.wervik.be", &policy_ip);
     add(
         &mut zone,
@@ -394,45 +401,118 @@ async fn mta_sts_case(net: u8, cert_name: &str) -> (MxGateway, Sink, DnsServer) 
         policy_at.port(),
         |_, _| {},
     );
-    // The policy task lives as long as the runtime of the test.
-    std::mem::forget(_task);
-    (gw, host, server)
+    StsCase {
+        gw,
+        host,
+        fetches,
+        _dns: server,
+    }
 }
 
 #[tokio::test]
 async fn mta_sts_enforce_with_a_matching_certificate_delivers() {
-    let (gw, host, _dns) = mta_sts_case(8, "mx1.wervik.be").await;
-    let mut smtp = gw.ready().await;
+    let case = mta_sts_case(8, "mx1.wervik.be", "mx1.wervik.be").await;
+    let mut smtp = case.gw.ready().await;
     smtp.send_mail(FROM, &[PROTECTED], &fixture_message("good_basic.eml"))
         .await
         .assert(250, None);
-    assert_eq!(host.messages().len(), 1);
-    assert!(host.messages()[0].tls);
+    assert_eq!(case.host.messages().len(), 1);
+    assert!(case.host.messages()[0].tls);
     assert_eq!(
-        gw.metric("sealgate_delivery_total", &["tls=\"mta-sts\""]),
+        case.gw
+            .metric("sealgate_delivery_total", &["tls=\"mta-sts\""]),
         Some(1.0)
     );
-    // The policy is cached: a second message needs no fetch to be verified the same way.
+    // The policy is cached by id and max_age: the second message needs no fetch.
     smtp.send_mail(FROM, &[PROTECTED], &fixture_message("good_basic.eml"))
         .await
         .assert(250, None);
     assert_eq!(
-        gw.metric("sealgate_delivery_total", &["tls=\"mta-sts\""]),
+        case.gw
+            .metric("sealgate_delivery_total", &["tls=\"mta-sts\""]),
         Some(2.0)
     );
+    assert_eq!(*case.fetches.lock().unwrap(), 1, "one policy fetch");
 }
 
 #[tokio::test]
 async fn mta_sts_enforce_with_a_mismatching_certificate_gets_451_4_7_5() {
-    let (gw, host, _dns) = mta_sts_case(9, "www.elsewhere.example").await;
-    let mut smtp = gw.ready().await;
+    let case = mta_sts_case(9, "mx1.wervik.be", "www.elsewhere.example").await;
+    let mut smtp = case.gw.ready().await;
     smtp.command(&format!("MAIL FROM:<{FROM}>"))
         .await
         .assert(250, None);
     smtp.command(&format!("RCPT TO:<{PROTECTED}>"))
         .await
         .assert(451, Some("4.7.5"));
-    assert!(host.messages().is_empty(), "nothing delivered");
+    assert!(case.host.messages().is_empty(), "nothing delivered");
+}
+
+#[tokio::test]
+async fn mta_sts_enforce_refuses_an_mx_the_policy_does_not_list() {
+    // The MX has a valid certificate for its own name, but the policy lists only mx1.
+    let case = mta_sts_case(11, "rogue.wervik.be", "rogue.wervik.be").await;
+    let mut smtp = case.gw.ready().await;
+    smtp.command(&format!("MAIL FROM:<{FROM}>"))
+        .await
+        .assert(250, None);
+    smtp.command(&format!("RCPT TO:<{PROTECTED}>"))
+        .await
+        .assert(451, Some("4.7.5"));
+    assert_eq!(
+        case.host.connections(),
+        0,
+        "an unlisted MX is not even tried"
+    );
+}
+
+#[tokio::test]
+async fn a_verify_route_checks_the_mx_certificate_against_the_ca() {
+    let pki = Pki::new();
+    let (_, config) = pki.server(&["mx1.wervik.be"]);
+    let host = sink("127.12.0.21", 0, 220, Some(config)).await;
+    let (_, untrusted) = self_signed("mx.bad.example");
+    let bad = sink("127.12.0.22", host.address.port(), 220, Some(untrusted)).await;
+    let mut zone = Zone::new();
+    mx(&mut zone, "wervik.be", 10, "mx1.wervik.be");
+    a(&mut zone, "mx1.wervik.be", "127.12.0.21");
+    mx(&mut zone, "bad.example", 10, "mx.bad.example");
+    a(&mut zone, "mx.bad.example", "127.12.0.22");
+    let server = dns(zone, false, false).await;
+    let gw = gateway(
+        server.address,
+        &pki,
+        host.address.port(),
+        443,
+        |_, routes| {
+            routes.push(sealgate::config::RouteConfig {
+                name: Some("strict".into()),
+                domains: vec!["wervik.be".into(), "bad.example".into()],
+                next_hop: "mx".into(),
+                tls: Some(sealgate::config::RouteTls::Verify),
+            });
+        },
+    );
+    let mut smtp = gw.ready().await;
+    smtp.send_mail(FROM, &[PROTECTED], &fixture_message("good_basic.eml"))
+        .await
+        .assert(250, None);
+    assert!(host.messages()[0].tls);
+    assert_eq!(
+        gw.metric(
+            "sealgate_delivery_total",
+            &["route=\"strict\"", "tls=\"ca\""]
+        ),
+        Some(1.0)
+    );
+    // Ordinary mail on a verify route is verified too: a self-signed MX gets none of it.
+    smtp.command(&format!("MAIL FROM:<{FROM}>"))
+        .await
+        .assert(250, None);
+    smtp.command("RCPT TO:<x@bad.example>")
+        .await
+        .assert(451, Some("4.7.5"));
+    assert!(bad.messages().is_empty());
 }
 
 #[tokio::test]

@@ -334,14 +334,17 @@ pub async fn policy_server(
     ip: &str,
     domain: &str,
     policy: &'static str,
-) -> (SocketAddr, JoinHandle<()>) {
+) -> (SocketAddr, Arc<Mutex<usize>>) {
     use tokio::io::AsyncReadExt;
+    let fetches = Arc::new(Mutex::new(0));
+    let counter = fetches.clone();
     let (_, config) = pki.server(&[&format!("mta-sts.{domain}")]);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = TcpListener::bind((ip, 0)).await.expect("bind HTTPS");
     let address = listener.local_addr().expect("HTTPS address");
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            *counter.lock().expect("counter") += 1;
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
@@ -358,7 +361,7 @@ pub async fn policy_server(
             });
         }
     });
-    (address, task)
+    (address, fetches)
 }
 
 // ---------------------------------------------------------------------------------------------
