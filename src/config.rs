@@ -50,6 +50,9 @@ pub struct Config {
     pub policy: PolicyConfig,
     #[serde(default)]
     pub protocols: Vec<ProtocolConfig>,
+    /// Next hops by recipient domain; recipients in no listed domain take `relay.next_hop`.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -146,8 +149,12 @@ pub enum TlsPolicy {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelayConfig {
-    /// `smtp://host:port` of the smarthost.
+    /// `smtp://host:port` of the smarthost, or `"mx"`: each recipient domain's mail exchangers.
     pub next_hop: String,
+    /// Resolvers (`ip:port`) for delivery to the internet; empty: the system's resolver.
+    /// TLSA (DANE) is believed only from the first one, and only when it is on loopback.
+    #[serde(default)]
+    pub dns_servers: Vec<SocketAddr>,
     #[serde(default = "opportunistic")]
     pub tls: TlsPolicy,
     #[serde(default = "yes")]
@@ -168,6 +175,82 @@ pub struct RelayConfig {
     /// server's own 10-minute wait, or it gives up while the next hop accepts: a duplicate.
     #[serde(default = "five_minutes")]
     pub data_timeout_seconds: u64,
+}
+
+/// The value of `next_hop` that means "the recipient domain's mail exchangers".
+pub const MX_NEXT_HOP: &str = "mx";
+
+/// Transport security of one route, by Postfix's names (`smtp_tls_security_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteTls {
+    /// Cleartext, even when the next hop offers STARTTLS.
+    None,
+    /// STARTTLS when offered, any certificate; cleartext otherwise.
+    May,
+    /// TLS required, any certificate.
+    Encrypt,
+    /// TLS required, certificate verified against the CA roots for the host's name.
+    Verify,
+    /// DANE where the host has DNSSEC-valid TLSA records, else `may`.
+    Dane,
+}
+
+impl RouteTls {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteTls::None => "none",
+            RouteTls::May => "may",
+            RouteTls::Encrypt => "encrypt",
+            RouteTls::Verify => "verify",
+            RouteTls::Dane => "dane",
+        }
+    }
+
+    /// What `relay.tls` and `relay.tls_verify` mean in these terms (a route without `tls`).
+    pub fn from_relay(tls: TlsPolicy, verify: bool) -> RouteTls {
+        match (tls, verify) {
+            (TlsPolicy::None, _) => RouteTls::None,
+            (TlsPolicy::Opportunistic, _) => RouteTls::May,
+            (TlsPolicy::Required, false) => RouteTls::Encrypt,
+            (TlsPolicy::Required, true) => RouteTls::Verify,
+        }
+    }
+}
+
+/// One `[[routes]]` entry: mail for `domains` goes to `next_hop`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The route's name in metrics and logs; defaults to `route1`, `route2`, ... by position.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Recipient domains (exact; `wervik.be` does not cover `sub.wervik.be`).
+    pub domains: Vec<String>,
+    /// `smtp://host:port` or `"mx"`.
+    pub next_hop: String,
+    /// Default: what `relay.tls` / `relay.tls_verify` say.
+    #[serde(default)]
+    pub tls: Option<RouteTls>,
+}
+
+impl RouteConfig {
+    /// The domains in canonical form (IDNA ASCII, lower case, no trailing dot), as
+    /// recipients' domains are compared; those that are not domain names are left out
+    /// (validation refuses them).
+    pub fn canonical_domains(&self) -> Vec<String> {
+        self.domains
+            .iter()
+            .filter_map(|d| crate::envelope::canonical_domain(d.trim()).ok())
+            .collect()
+    }
+
+    /// The name used as a metric label: configured, or by position (`index` counts from 0).
+    pub fn label(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("route{}", index + 1))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -287,6 +370,19 @@ impl Default for Rules {
     }
 }
 
+/// A DNS host name in ASCII: dot-separated labels of letters, digits and inner hyphens.
+fn is_host_name(name: &str) -> bool {
+    name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    })
+}
+
 fn yes() -> bool {
     true
 }
@@ -351,7 +447,7 @@ impl Config {
         {
             return bad("smtp.hostname", "must be a host name without spaces".into());
         }
-        if let Err(e) = NextHopAddress::parse(&self.relay.next_hop) {
+        if let Err(e) = NextHop::parse(&self.relay.next_hop) {
             return bad("relay.next_hop", e.to_string());
         }
         if self.smtp.require_tls && self.smtp.tls.is_none() {
@@ -422,7 +518,63 @@ impl Config {
             );
         }
         self.validate_own_domains()?;
+        self.validate_routes()?;
         self.validate_protocols()
+    }
+
+    fn validate_routes(&self) -> Result<(), (String, String)> {
+        let mut names = std::collections::HashSet::new();
+        let mut domains = std::collections::HashSet::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            let key = |field: &str| format!("routes[{i}].{field}");
+            let label = route.label(i);
+            let label_ok = !label.is_empty()
+                && label.len() <= 64
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label != "default"
+                && label != MX_NEXT_HOP;
+            if !label_ok || !names.insert(label.clone()) {
+                return Err((
+                    key("name"),
+                    format!(
+                        "{label:?} must be unique, letters, digits, - or _, at most 64, \
+                         and not \"default\" or \"mx\""
+                    ),
+                ));
+            }
+            if let Err(e) = NextHop::parse(&route.next_hop) {
+                return Err((key("next_hop"), e.to_string()));
+            }
+            if route.domains.is_empty() {
+                return Err((key("domains"), "must list at least one domain".into()));
+            }
+            for domain in &route.domains {
+                let canonical = match crate::envelope::canonical_domain(domain.trim()) {
+                    Ok(canonical) if is_host_name(&canonical) => canonical,
+                    Ok(_) => {
+                        return Err((
+                            key("domains"),
+                            format!("{domain:?} is not a host name (letters, digits, -, .)"),
+                        ))
+                    }
+                    Err(e) => {
+                        return Err((
+                            key("domains"),
+                            format!("{domain:?} is not a domain name: {e}"),
+                        ))
+                    }
+                };
+                if !domains.insert(canonical) {
+                    return Err((
+                        key("domains"),
+                        format!("{domain:?} is already in an earlier route"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_own_domains(&self) -> Result<(), (String, String)> {
@@ -502,6 +654,22 @@ impl Config {
     }
 }
 
+/// What a `next_hop` setting names: a smarthost, or the recipient domain's mail exchangers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextHop {
+    Smarthost(NextHopAddress),
+    Mx,
+}
+
+impl NextHop {
+    pub fn parse(text: &str) -> Result<NextHop, NextHopAddressError> {
+        if text == MX_NEXT_HOP {
+            return Ok(NextHop::Mx);
+        }
+        NextHopAddress::parse(text).map(NextHop::Smarthost)
+    }
+}
+
 /// Where mail goes next: the smarthost of `relay.next_hop`, parsed from `smtp://host:port`.
 /// Lives here, not in `relay`, so that validating the configuration needs no relay code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -512,7 +680,7 @@ pub struct NextHopAddress {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NextHopAddressError {
-    #[error("must look like \"smtp://host:port\" (got {0:?})")]
+    #[error("must look like \"smtp://host:port\" or be \"mx\" (got {0:?})")]
     Shape(String),
     #[error("port {0:?} is not a number from 1 to 65535")]
     Port(String),

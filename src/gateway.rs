@@ -12,6 +12,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use crate::config::{Config, NextHopAddress, TlsPolicy};
 use crate::metrics::{Health, Metrics};
 use crate::policy::Registry;
+use crate::relay::route::Routes;
 use crate::relay::RelaySettings;
 use crate::tls;
 
@@ -37,7 +38,10 @@ pub enum SettingsError {
 pub struct Settings {
     pub config: Config,
     pub registry: Registry,
+    /// The default route's client settings (`relay.*`).
     pub relay: RelaySettings,
+    /// Next hops by recipient domain (`relay.next_hop`, `[[routes]]`).
+    pub routes: Routes,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// What an unknown AUTH user name is checked against (equal work, see `smtp::auth`).
     pub auth_dummy_hash: String,
@@ -71,9 +75,10 @@ impl Settings {
             _ => None,
         };
         let relay = RelaySettings {
-            next_hop: NextHopAddress::parse(&relay_cfg.next_hop)?,
+            next_hop: default_next_hop(&relay_cfg.next_hop)?,
             tls: relay_cfg.tls,
             tls_config,
+            tls_verifies: verify,
             auth,
             helo_name: relay_cfg
                 .helo_name
@@ -83,6 +88,13 @@ impl Settings {
             command_timeout: Duration::from_secs(relay_cfg.command_timeout_seconds),
             data_timeout: Duration::from_secs(relay_cfg.data_timeout_seconds),
         };
+        let routes = Routes::build(
+            &config,
+            &relay,
+            tls::client_config(true, relay_cfg.ca_file.as_deref())
+                .map_err(SettingsError::OutboundTls)?,
+            tls::client_config(false, None).map_err(SettingsError::OutboundTls)?,
+        )?;
         let registry = Registry::new(&config.protocols, &config.policy);
         let auth_dummy_hash = if config.access.users.is_empty() {
             String::new()
@@ -93,6 +105,7 @@ impl Settings {
             config,
             registry,
             relay,
+            routes,
             tls,
             auth_dummy_hash,
         })
@@ -103,24 +116,38 @@ impl Settings {
     pub fn offline(config: Config) -> Result<Settings, SettingsError> {
         let tls_config = tls::client_config(false, None).map_err(SettingsError::OutboundTls)?;
         let relay = RelaySettings {
-            next_hop: NextHopAddress::parse(&config.relay.next_hop)?,
+            next_hop: default_next_hop(&config.relay.next_hop)?,
             tls: TlsPolicy::None,
-            tls_config,
+            tls_config: tls_config.clone(),
+            tls_verifies: false,
             auth: None,
             helo_name: config.smtp.hostname.clone(),
             connect_timeout: Duration::from_secs(config.relay.connect_timeout_seconds),
             command_timeout: Duration::from_secs(config.relay.command_timeout_seconds),
             data_timeout: Duration::from_secs(config.relay.data_timeout_seconds),
         };
+        let routes = Routes::build(&config, &relay, tls_config.clone(), tls_config)?;
         let registry = Registry::new(&config.protocols, &config.policy);
         Ok(Settings {
             config,
             registry,
             relay,
+            routes,
             tls: None,
             auth_dummy_hash: String::new(),
         })
     }
+}
+
+/// The default route's address: the smarthost, or a placeholder naming MX delivery.
+fn default_next_hop(text: &str) -> Result<NextHopAddress, crate::config::NextHopAddressError> {
+    Ok(match crate::config::NextHop::parse(text)? {
+        crate::config::NextHop::Smarthost(address) => address,
+        crate::config::NextHop::Mx => NextHopAddress {
+            host: crate::config::MX_NEXT_HOP.into(),
+            port: crate::relay::mx_delivery::SMTP_PORT,
+        },
+    })
 }
 
 /// Shared by all sessions.

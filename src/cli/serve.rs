@@ -56,7 +56,7 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new()?);
     let gateway = Gateway::new(settings, metrics);
     let audit = Arc::new(audit);
-    let core = Core::new(gateway.clone(), audit.clone(), Arc::new(SmtpDialer));
+    let core = Core::new(gateway.clone(), audit.clone(), Arc::new(SmtpDialer::new()));
     gateway.health.set_config_loaded(true);
     if let Some(address) = metrics_listen {
         let listener = tokio::net::TcpListener::bind(address)

@@ -121,6 +121,21 @@ macro_rules! label_values {
     };
 }
 
+/// Why a route's next hop could not be opened (`sealgate_delivery_failures_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryFailure {
+    NullMx,
+    Dns,
+    TlsRequired,
+    Unreachable,
+}
+
+label_values!(DeliveryFailure {
+    NullMx => "null_mx",
+    Dns => "dns",
+    TlsRequired => "tls_required",
+    Unreachable => "unreachable",
+});
 label_values!(MessageClass { Ordinary => "ordinary", Protected => "protected" });
 label_values!(Outcome { Relayed => "relayed", Rejected => "rejected", Deferred => "deferred" });
 label_values!(SessionResult {

@@ -24,7 +24,8 @@ use prometheus::{
 
 pub use health::{Health, Readiness, UnreadyCause};
 pub use labels::{
-    rejection_reasons, Direction, MessageClass, NextHopError, Outcome, ReloadResult, SessionResult,
+    rejection_reasons, DeliveryFailure, Direction, MessageClass, NextHopError, Outcome,
+    ReloadResult, SessionResult,
 };
 
 /// The Content-Type of [`Metrics::render`]'s output.
@@ -64,6 +65,8 @@ pub struct Metrics {
     next_hop_duration: Histogram,
     transaction_duration: Histogram,
     next_hop_errors: IntCounterVec,
+    deliveries: IntCounterVec,
+    delivery_failures: IntCounterVec,
     next_hop_up: IntGauge,
     audit_write_duration: Histogram,
     audit_errors: IntCounter,
@@ -141,6 +144,18 @@ impl Metrics {
                 "sealgate_next_hop_errors_total",
                 "Failed next-hop transactions by kind of failure.",
                 &["kind"],
+            )?,
+            deliveries: counter_vec(
+                r,
+                "sealgate_delivery_total",
+                "Messages relayed, by route (configured name or default) and how the next hop's TLS was verified (none, unverified, ca, mta-sts, dane).",
+                &["route", "tls"],
+            )?,
+            delivery_failures: counter_vec(
+                r,
+                "sealgate_delivery_failures_total",
+                "Next hops not opened, by route and reason (null_mx, dns, tls_required, unreachable).",
+                &["route", "reason"],
             )?,
             next_hop_up: gauge(
                 r,
@@ -294,6 +309,19 @@ impl Metrics {
     pub fn next_hop_error(&self, kind: NextHopError) {
         self.next_hop_errors
             .with_label_values(&[kind.as_str()])
+            .inc();
+    }
+
+    /// A message relayed over `route` (a configured route name or `default`), its TLS
+    /// verified as `tls` (a closed set: `relay::Verified::as_str`).
+    pub fn delivery(&self, route: &str, tls: &'static str) {
+        self.deliveries.with_label_values(&[route, tls]).inc();
+    }
+
+    /// A next hop of `route` that could not be opened.
+    pub fn delivery_failure(&self, route: &str, reason: DeliveryFailure) {
+        self.delivery_failures
+            .with_label_values(&[route, reason.as_str()])
             .inc();
     }
 

@@ -37,6 +37,15 @@ pub enum RelayError {
     Io(#[from] std::io::Error),
     #[error("next hop refused {stage}: {reply}")]
     Refused { stage: &'static str, reply: Reply },
+    /// RFC 7505: the recipient domain accepts no mail.
+    #[error("{0} publishes a null MX: it accepts no mail")]
+    NullMx(String),
+    /// The MX (or address) lookup failed; the sending server should retry.
+    #[error("DNS: {0}")]
+    Dns(String),
+    /// The transport security the mail needs could not be had with any MX.
+    #[error("required TLS not available: {0}")]
+    Insecure(String),
 }
 
 /// The closed set of [`RelayError`] kinds; the edges map it to their metric labels.
@@ -49,6 +58,9 @@ pub enum ErrorKind {
     Closed,
     Reply4xx,
     Reply5xx,
+    Dns,
+    NullMx,
+    Insecure,
 }
 
 impl RelayError {
@@ -61,6 +73,9 @@ impl RelayError {
             RelayError::Closed | RelayError::Io(_) => ErrorKind::Closed,
             RelayError::Refused { reply, .. } if reply.is_transient() => ErrorKind::Reply4xx,
             RelayError::Refused { .. } => ErrorKind::Reply5xx,
+            RelayError::NullMx(_) => ErrorKind::NullMx,
+            RelayError::Dns(_) => ErrorKind::Dns,
+            RelayError::Insecure(_) => ErrorKind::Insecure,
         }
     }
 
@@ -78,6 +93,8 @@ pub struct RelaySettings {
     pub tls: TlsPolicy,
     /// Verifying (or, for opportunistic TLS, non-verifying) client configuration.
     pub tls_config: Arc<rustls::ClientConfig>,
+    /// Whether `tls_config` verifies the certificate for the host's name.
+    pub tls_verifies: bool,
     pub auth: Option<(String, String)>,
     pub helo_name: String,
     pub connect_timeout: Duration,
@@ -99,6 +116,7 @@ pub struct NextHopClient {
     capabilities: u32,
     tls_info: Option<String>,
     tls_version: Option<rustls::ProtocolVersion>,
+    peer: Option<super::Peer>,
     in_transaction: bool,
     command_timeout: Duration,
     data_timeout: Duration,
@@ -107,6 +125,7 @@ pub struct NextHopClient {
 const MAX_BUFFERED_REPLY: usize = 64 * 1024;
 
 impl NextHopClient {
+    /// Connects to `settings.next_hop` (the smarthost), resolving its name.
     pub async fn connect(settings: &RelaySettings) -> Result<NextHopClient, RelayError> {
         let hop = &settings.next_hop;
         let tcp = timeout(
@@ -119,13 +138,46 @@ impl NextHopClient {
             hop: hop.to_string(),
             source,
         })?;
+        let verified = if settings.tls_verifies {
+            super::Verified::Ca
+        } else {
+            super::Verified::Unverified
+        };
+        NextHopClient::handshake(tcp, settings, verified).await
+    }
+
+    /// Connects to `address`, speaking to it as `settings.next_hop.host` (an MX host: the
+    /// name its certificate is checked for); `verified` is what a TLS session with
+    /// `settings.tls_config` proves.
+    pub async fn connect_at(
+        settings: &RelaySettings,
+        address: std::net::SocketAddr,
+        verified: super::Verified,
+    ) -> Result<NextHopClient, RelayError> {
+        let tcp = timeout(settings.connect_timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| RelayError::Timeout(settings.connect_timeout, "connect"))?
+            .map_err(|source| RelayError::Connect {
+                hop: format!("{}[{address}]", settings.next_hop.host),
+                source,
+            })?;
+        NextHopClient::handshake(tcp, settings, verified).await
+    }
+
+    async fn handshake(
+        tcp: TcpStream,
+        settings: &RelaySettings,
+        verified: super::Verified,
+    ) -> Result<NextHopClient, RelayError> {
         let _ = tcp.set_nodelay(true);
+        let address = tcp.peer_addr()?;
         let mut client = NextHopClient {
             io: Io::Plain(tcp),
             buf: Vec::with_capacity(1024),
             capabilities: 0,
             tls_info: None,
             tls_version: None,
+            peer: None,
             in_transaction: false,
             command_timeout: settings.command_timeout,
             data_timeout: settings.data_timeout,
@@ -146,6 +198,15 @@ impl NextHopClient {
         if let Some((user, password)) = &settings.auth {
             client.authenticate(settings, user, password).await?;
         }
+        client.peer = Some(super::Peer {
+            host: settings.next_hop.host.clone(),
+            address,
+            verified: if client.tls_info.is_some() {
+                verified
+            } else {
+                super::Verified::Plaintext
+            },
+        });
         Ok(client)
     }
 
@@ -418,6 +479,10 @@ impl NextHop for NextHopClient {
 
     fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
         self.tls_version
+    }
+
+    fn peer(&self) -> Option<super::Peer> {
+        self.peer.clone()
     }
 }
 

@@ -12,10 +12,13 @@ pub mod dane;
 pub mod dns;
 pub mod mta_sts;
 pub mod mx;
+pub mod mx_delivery;
+pub mod route;
 
 pub use client::{ErrorKind, NextHopClient, RelayError, RelaySettings};
 
 use crate::reply::Reply;
+use route::{Routes, Target, Via};
 
 /// ESMTP parameters of MAIL that the client gave and the next hop may see, when it offers them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,20 +64,107 @@ pub trait NextHop: Send + Sync {
     fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
         None
     }
+    /// The host actually reached and how its certificate was verified (records, logs).
+    fn peer(&self) -> Option<Peer> {
+        None
+    }
+}
+
+/// How the next hop's certificate was verified: a closed set (metrics label `tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Cleartext.
+    Plaintext,
+    /// TLS with any certificate (`may`, `encrypt`).
+    Unverified,
+    /// Against CA roots for the host's name (`verify`).
+    Ca,
+    /// As an MTA-STS `enforce` policy asks: a listed MX, CA-verified for its name.
+    MtaSts,
+    /// By the host's DNSSEC-valid TLSA records.
+    Dane,
+}
+
+impl Verified {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verified::Plaintext => "none",
+            Verified::Unverified => "unverified",
+            Verified::Ca => "ca",
+            Verified::MtaSts => "mta-sts",
+            Verified::Dane => "dane",
+        }
+    }
+}
+
+/// The next hop actually reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The host name dialled (smarthost or MX name).
+    pub host: String,
+    pub address: std::net::SocketAddr,
+    pub verified: Verified,
 }
 
 /// Opens next-hop connections.
 #[async_trait::async_trait]
 pub trait Dialer: Send + Sync {
+    /// A connection to the smarthost `settings` name.
     async fn open(&self, settings: &RelaySettings) -> Result<Box<dyn NextHop>, RelayError>;
+
+    /// A connection for `target` (chosen by the first accepted recipient). A dialer that
+    /// knows no MX delivery (the offline and scripted ones) dials the route's smarthost
+    /// settings.
+    async fn open_route(
+        &self,
+        routes: &Routes,
+        target: &Target,
+    ) -> Result<Box<dyn NextHop>, RelayError> {
+        self.open(&routes.get(target.route).relay).await
+    }
 }
 
-/// The real dialer: TCP to `relay.next_hop`.
-pub struct SmtpDialer;
+/// The real dialer: TCP to a smarthost, or MX delivery.
+pub struct SmtpDialer {
+    mx: mx_delivery::MxDialer,
+}
+
+impl SmtpDialer {
+    /// Production: SMTP on port 25, MTA-STS policies on 443.
+    pub fn new() -> SmtpDialer {
+        SmtpDialer::with_ports(mx_delivery::SMTP_PORT, mx_delivery::HTTPS_PORT)
+    }
+
+    /// MX delivery to `smtp_port` and policy fetches from `https_port` (in-process tests,
+    /// whose servers listen on ephemeral ports).
+    pub fn with_ports(smtp_port: u16, https_port: u16) -> SmtpDialer {
+        SmtpDialer {
+            mx: mx_delivery::MxDialer::new(smtp_port, https_port),
+        }
+    }
+}
+
+impl Default for SmtpDialer {
+    fn default() -> Self {
+        SmtpDialer::new()
+    }
+}
 
 #[async_trait::async_trait]
 impl Dialer for SmtpDialer {
     async fn open(&self, settings: &RelaySettings) -> Result<Box<dyn NextHop>, RelayError> {
         Ok(Box::new(NextHopClient::connect(settings).await?))
+    }
+
+    async fn open_route(
+        &self,
+        routes: &Routes,
+        target: &Target,
+    ) -> Result<Box<dyn NextHop>, RelayError> {
+        let route = routes.get(target.route);
+        match (&route.via, &target.domain) {
+            (Via::Mx, Some(domain)) => self.mx.open(routes, route, domain, target.protected).await,
+            _ => self.open(&route.relay).await,
+        }
     }
 }

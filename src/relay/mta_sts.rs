@@ -206,6 +206,59 @@ async fn fetch(
     Ok(parse_policy(&body)?)
 }
 
+/// Fetched policies by domain, kept for their `max_age` (RFC 8461 5.1): a new fetch only when
+/// the TXT record's id changes or the policy expires; a fetch that fails falls back to a policy
+/// still within its `max_age`.
+#[derive(Default)]
+pub struct StsCache {
+    policies: std::sync::Mutex<std::collections::HashMap<String, Cached>>,
+}
+
+struct Cached {
+    id: String,
+    policy: Policy,
+    until: std::time::Instant,
+}
+
+/// Most domains whose policies are kept; beyond, expired entries go first, then all.
+pub const MAX_CACHED_POLICIES: usize = 10_000;
+
+impl StsCache {
+    /// The cached policy of `domain` when unexpired and, if `id` is given, of that id. With
+    /// no TXT record (`id` None) a cached policy still applies (RFC 8461 3.2).
+    pub fn get(&self, domain: &str, id: Option<&str>) -> Option<Policy> {
+        let policies = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        let cached = policies.get(domain)?;
+        let fresh = cached.until > std::time::Instant::now();
+        (fresh && id.is_none_or(|id| id == cached.id)).then(|| cached.policy.clone())
+    }
+
+    /// The cached policy of `domain` whatever its id, when unexpired (a failed fetch).
+    pub fn get_stale(&self, domain: &str) -> Option<Policy> {
+        self.get(domain, None)
+    }
+
+    pub fn put(&self, domain: &str, id: &str, policy: Policy) {
+        let mut policies = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if policies.len() >= MAX_CACHED_POLICIES {
+            policies.retain(|_, c| c.until > now);
+            if policies.len() >= MAX_CACHED_POLICIES {
+                policies.clear();
+            }
+        }
+        let until = now + std::time::Duration::from_secs(policy.max_age);
+        policies.insert(
+            domain.to_string(),
+            Cached {
+                id: id.to_string(),
+                policy,
+                until,
+            },
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +332,27 @@ mod tests {
         }
         let huge = vec![b'x'; MAX_POLICY_BYTES + 1];
         assert_eq!(parse_policy(&huge), Err(PolicyError::TooLarge));
+    }
+
+    #[test]
+    fn the_cache_keeps_a_policy_by_id_and_age() {
+        let cache = StsCache::default();
+        let policy =
+            parse_policy(b"version: STSv1\nmode: enforce\nmx: m\nmax_age: 3600\n").unwrap();
+        assert_eq!(cache.get("d", Some("1")), None);
+        cache.put("d", "1", policy.clone());
+        assert_eq!(cache.get("d", Some("1")), Some(policy.clone()));
+        assert_eq!(
+            cache.get("d", Some("2")),
+            None,
+            "a new id means fetch again"
+        );
+        assert_eq!(cache.get("d", None), Some(policy.clone()));
+        let gone = Policy {
+            max_age: 0,
+            ..policy
+        };
+        cache.put("e", "1", gone);
+        assert_eq!(cache.get("e", Some("1")), None, "expired");
     }
 }

@@ -12,7 +12,7 @@ use super::{Client, Transaction, Transfer};
 use crate::audit::{self, AuditRecipient, TransferOutcome, TransferRecord};
 use crate::metrics::{NextHopError, Outcome};
 use crate::policy::{self, Decision, PolicyRecipient, Verdict};
-use crate::relay::RelayError;
+use crate::relay::{RelayError, Verified};
 use crate::reply::{replies, Reply, Status};
 
 /// Why the SMTP side refused a message before it could be judged.
@@ -132,6 +132,15 @@ impl Transfer {
             .metrics
             .observe_next_hop(started.elapsed());
         let tls_out = self.hop.as_ref().and_then(|(hop, _)| hop.tls_info());
+        // Over MX delivery the record also says how the receiving server was verified.
+        let tls_out = match tx.mx_peer() {
+            Some(peer) => Some(format!(
+                "{} verified={}",
+                tls_out.as_deref().unwrap_or("none"),
+                peer.verified.as_str()
+            )),
+            None => tls_out,
+        };
         let reply = match sent {
             Ok(reply) => {
                 self.next_hop_answered(&reply);
@@ -209,7 +218,10 @@ impl Transfer {
             archives: decision.archives.clone(),
             verdict: decision.verdict,
             reasons: decision.reasons.iter().map(|r| r.code).collect(),
-            next_hop: tx.settings.relay.next_hop.to_string(),
+            next_hop: match tx.mx_peer() {
+                Some(peer) => format!("{}[{}]", peer.host, peer.address),
+                None => tx.settings.relay.next_hop.to_string(),
+            },
         }
     }
 
@@ -246,6 +258,14 @@ impl Transfer {
         metrics.message(class, outcome);
         metrics.observe_message_size(size);
         metrics.observe_transaction(tx.started.elapsed());
+        let verified = tx.peer.as_ref().map_or(Verified::Plaintext, |p| p.verified);
+        if outcome == Outcome::Relayed {
+            metrics.delivery(tx.route_label(), verified.as_str());
+        }
+        let (mx_host, mx_address) = match tx.mx_peer() {
+            Some(peer) => (peer.host.as_str(), peer.address.to_string()),
+            None => ("", String::new()),
+        };
         info!(
             id = %tx.id,
             client = %client.address.ip(),
@@ -256,6 +276,10 @@ impl Transfer {
             outcome = outcome.as_str(),
             elapsed_ms = tx.started.elapsed().as_millis() as u64,
             reply = %reply.summary(),
+            route = tx.route_label(),
+            mx_host,
+            mx_address = %mx_address,
+            tls_verified = verified.as_str(),
             "transaction"
         );
     }

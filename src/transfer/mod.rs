@@ -56,9 +56,11 @@ pub use pool::{IDLE_NEXT_HOP, MAX_IDLE_NEXT_HOPS};
 
 use crate::envelope::{Address, CanonicalAddress};
 use crate::gateway::{Gateway, Settings};
+use crate::metrics::DeliveryFailure;
 use crate::metrics::{Direction, MessageClass, NextHopError};
 use crate::policy::PolicyRecipient;
-use crate::relay::{Dialer, ErrorKind, NextHop, RelayError};
+use crate::relay::route::Target;
+use crate::relay::{Dialer, ErrorKind, NextHop, Peer, RelayError};
 use crate::reply::{replies, Reply, Status};
 
 /// What the whole gateway shares: its state, the ledger, the way to the next hop and the idle
@@ -103,8 +105,12 @@ impl Core {
     }
 
     /// Opens and closes a next-hop connection: is a next hop that failed back? (`/readyz`).
+    /// With MX delivery as the default route there is no one next hop to probe.
     pub async fn probe_next_hop(&self) -> Result<(), RelayError> {
         let settings = self.gateway.settings();
+        if settings.routes.default_route().is_mx() {
+            return Ok(());
+        }
         match self.dialer.open(&settings.relay).await {
             Ok(hop) => {
                 self.gateway.health.next_hop_succeeded();
@@ -122,7 +128,7 @@ impl Core {
         self.gateway
             .metrics
             .next_hop_error(metric_label(error.kind()));
-        if !matches!(error, RelayError::Refused { .. }) {
+        if !matches!(error, RelayError::Refused { .. } | RelayError::NullMx(_)) {
             self.gateway.health.next_hop_failed();
         }
     }
@@ -137,7 +143,9 @@ pub fn metric_label(kind: ErrorKind) -> NextHopError {
         ErrorKind::Protocol => NextHopError::Protocol,
         ErrorKind::Closed => NextHopError::Closed,
         ErrorKind::Reply4xx => NextHopError::Reply4xx,
-        ErrorKind::Reply5xx => NextHopError::Reply5xx,
+        ErrorKind::Reply5xx | ErrorKind::NullMx => NextHopError::Reply5xx,
+        ErrorKind::Dns => NextHopError::Connect,
+        ErrorKind::Insecure => NextHopError::Tls,
     }
 }
 
@@ -182,6 +190,10 @@ struct Transaction {
     opened: bool,
     /// The answer to every further RCPT once the next hop refused MAIL or was lost.
     refused: Option<Reply>,
+    /// Where the transaction goes, fixed by the first accepted recipient.
+    target: Option<Target>,
+    /// The next hop reached (host, address, how its certificate was verified).
+    peer: Option<Peer>,
 }
 
 impl Transaction {
@@ -204,6 +216,22 @@ impl Transaction {
             .unwrap_or_default()
     }
 
+    /// The route's label for metrics and logs.
+    fn route_label(&self) -> &str {
+        let index = self.target.as_ref().map_or(0, |t| t.route);
+        &self.settings.routes.get(index).label
+    }
+
+    /// The peer reached over MX delivery (None for a smarthost, which the settings name).
+    fn mx_peer(&self) -> Option<&Peer> {
+        let index = self.target.as_ref()?.route;
+        if self.settings.routes.get(index).is_mx() {
+            self.peer.as_ref()
+        } else {
+            None
+        }
+    }
+
     fn policy_recipients(&self) -> Vec<PolicyRecipient> {
         self.recipients
             .iter()
@@ -220,6 +248,8 @@ impl Transaction {
 pub struct Transfer {
     core: Arc<Core>,
     hop: Option<(Box<dyn NextHop>, Arc<Settings>)>,
+    /// Where `hop` goes (meaningful while `hop` is Some).
+    hop_target: Option<Target>,
     tx: Option<Transaction>,
 }
 
@@ -228,6 +258,7 @@ impl Transfer {
         Transfer {
             core,
             hop: None,
+            hop_target: None,
             tx: None,
         }
     }
@@ -273,6 +304,8 @@ impl Transfer {
             recipients: Vec::new(),
             opened: false,
             refused: None,
+            target: None,
+            peer: None,
         });
         Reply::new(250, Status(2, 1, 0), "Ok")
     }
@@ -292,8 +325,15 @@ impl Transfer {
             .registry
             .protocol_for(&canonical)
             .map(|p| p.id.clone());
+        let routes = &tx.settings.routes;
+        let target = routes.target(&canonical.domain, protocol.is_some());
+        if let Some(fixed) = &tx.target {
+            if !fixed.covers(&target, routes.get(fixed.route)) {
+                return another_transaction();
+            }
+        }
         if !tx.opened {
-            if let Err(refusal) = self.open().await {
+            if let Err(refusal) = self.open(target).await {
                 return refusal;
             }
         }
@@ -353,10 +393,11 @@ impl Transfer {
         let Some((hop, made_under)) = self.hop.take() else {
             return;
         };
-        let unkept = if Arc::ptr_eq(&made_under, &self.core.gateway.settings()) {
-            self.core.pool.keep(hop, made_under)
-        } else {
-            Some(hop)
+        let unkept = match self.hop_target.take() {
+            Some(target) if Arc::ptr_eq(&made_under, &self.core.gateway.settings()) => {
+                self.core.pool.keep(hop, made_under, target)
+            }
+            _ => Some(hop),
         };
         if let Some(hop) = unkept {
             hop.quit().await;
@@ -366,27 +407,49 @@ impl Transfer {
     /// Opens the next-hop transaction: a kept or pooled connection, else a new one, and MAIL.
     /// Ok carries the next hop's acceptance; Err the answer for the client when the next hop
     /// did not accept MAIL.
-    async fn open(&mut self) -> Result<Reply, Reply> {
+    async fn open(&mut self, target: Target) -> Result<Reply, Reply> {
         let Some(tx) = self.tx.as_ref() else {
             return Err(replies::bad_sequence("Error: need MAIL command"));
         };
         let settings = tx.settings.clone();
         let (sender, params, id) = (tx.sender_text(), tx.params, tx.id.clone());
-        let opened = self.open_with(&settings, &sender, params).await;
+        let route = settings.routes.get(target.route);
+        let opened = self.open_with(&settings, &sender, params, &target).await;
         let refusal = match opened {
             Ok(reply) if reply.is_positive() => {
+                let peer = self.hop.as_ref().and_then(|(hop, _)| hop.peer());
                 if let Some(tx) = self.tx.as_mut() {
                     tx.opened = true;
+                    tx.target = Some(target);
+                    tx.peer = peer;
                 }
                 return Ok(reply);
             }
             Ok(reply) => reply,
             Err(e) => {
-                warn!(%id, error = %e, "next hop unavailable");
+                let (reply, reason) = refusal_for(&e);
+                warn!(
+                    %id,
+                    route = %route.label,
+                    domain = target.domain.as_deref().unwrap_or(""),
+                    protected = target.protected,
+                    reason = reason.as_str(),
+                    error = %e,
+                    "next hop unavailable"
+                );
                 self.core.next_hop_failed(&e);
-                replies::next_hop_unavailable()
+                self.core
+                    .gateway
+                    .metrics
+                    .delivery_failure(&route.label, reason);
+                reply
             }
         };
+        // A domain's MX failing says nothing of the next recipient's domain: only a
+        // smarthost's refusal answers the rest of the transaction.
+        if route.is_mx() {
+            return Err(refusal);
+        }
         Err(self.refuse_rest(refusal))
     }
 
@@ -395,24 +458,36 @@ impl Transfer {
         settings: &Arc<Settings>,
         sender: &str,
         params: MailParams,
+        target: &Target,
     ) -> Result<Reply, RelayError> {
+        let route = settings.routes.get(target.route);
         if let Some((mut hop, made_under)) = self.hop.take() {
+            let same = self
+                .hop_target
+                .as_ref()
+                .is_some_and(|kept| kept.covers(target, route));
             // A kept connection may have been closed by the next hop meanwhile: look without
             // a round trip where the connection can tell, else probe with NOOP.
-            let alive = match hop.looks_alive() {
-                Some(alive) => alive,
-                None => hop.noop().await.is_ok(),
-            };
+            let alive = same
+                && match hop.looks_alive() {
+                    Some(alive) => alive,
+                    None => hop.noop().await.is_ok(),
+                };
             if alive {
                 self.hop = Some((hop, made_under));
+            } else if !same {
+                hop.quit().await;
             }
         }
         if self.hop.is_none() {
             self.hop = self
                 .core
                 .pool
-                .take(settings)
-                .map(|hop| (hop, settings.clone()));
+                .take(settings, target, route)
+                .map(|(hop, kept)| {
+                    self.hop_target = Some(kept);
+                    (hop, settings.clone())
+                });
         }
         if self.hop.is_some() {
             // A reused connection can still have died unseen: then try once on a new one.
@@ -421,7 +496,12 @@ impl Transfer {
                 result => return result,
             }
         }
-        let hop = self.core.dialer.open(&settings.relay).await?;
+        let hop = self
+            .core
+            .dialer
+            .open_route(&settings.routes, target)
+            .await?;
+        self.hop_target = Some(target.clone());
         if let Some(version) = hop.tls_version() {
             self.core
                 .gateway
@@ -458,6 +538,53 @@ impl Transfer {
                 self.hop = None;
             }
         }
+    }
+}
+
+/// A recipient whose next hop differs from the one the transaction's first recipient fixed.
+/// RFC 5321 4.5.3.1.10: 452 asks the client to send it again in another transaction.
+fn another_transaction() -> Reply {
+    Reply::new(
+        452,
+        Status(4, 5, 3),
+        "Too many recipients for this transaction: this recipient goes to another next hop \
+         and will be accepted in a separate transaction",
+    )
+}
+
+/// The client's answer when the route's next hop could not be opened, and the metric reason.
+fn refusal_for(error: &RelayError) -> (Reply, DeliveryFailure) {
+    match error {
+        RelayError::NullMx(_) => (
+            Reply::new(
+                556,
+                Status(5, 1, 10),
+                "Recipient address has null MX: the domain accepts no mail",
+            ),
+            DeliveryFailure::NullMx,
+        ),
+        RelayError::Dns(_) => (
+            Reply::new(
+                451,
+                Status(4, 4, 3),
+                "Directory server failure: the recipient domain's mail servers could not be \
+                 looked up; try again later",
+            ),
+            DeliveryFailure::Dns,
+        ),
+        RelayError::Insecure(_) => (
+            Reply::new(
+                451,
+                Status(4, 7, 5),
+                "Cryptographic failure: the TLS this mail requires could not be had with the \
+                 recipient's mail server; try again later",
+            ),
+            DeliveryFailure::TlsRequired,
+        ),
+        _ => (
+            replies::next_hop_unavailable(),
+            DeliveryFailure::Unreachable,
+        ),
     }
 }
 

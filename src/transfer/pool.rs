@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::gateway::Settings;
+use crate::relay::route::{Route, Target};
 use crate::relay::NextHop;
 
 /// Longest a next-hop connection waits idle (Postfix: smtp_connection_cache_time_limit).
@@ -19,6 +20,8 @@ struct Idle {
     hop: Box<dyn NextHop>,
     since: Instant,
     settings: Arc<Settings>,
+    /// Where the connection goes (a route, and for MX a domain).
+    target: Target,
 }
 
 #[derive(Default)]
@@ -27,18 +30,21 @@ pub(super) struct Pool {
 }
 
 impl Pool {
-    /// A kept connection made under `settings` that still looks usable, if any.
-    pub(super) fn take(&self, settings: &Arc<Settings>) -> Option<Box<dyn NextHop>> {
+    /// A kept connection made under `settings` for a target that covers `target` and still
+    /// looks usable, if any, with the target it was opened for.
+    pub(super) fn take(
+        &self,
+        settings: &Arc<Settings>,
+        target: &Target,
+        route: &Route,
+    ) -> Option<(Box<dyn NextHop>, Target)> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(entry) = idle.pop() {
-            if entry.since.elapsed() < IDLE_NEXT_HOP
-                && Arc::ptr_eq(&entry.settings, settings)
-                && entry.hop.looks_alive() == Some(true)
-            {
-                return Some(entry.hop);
-            }
-        }
-        None
+        idle.retain(|entry| entry.since.elapsed() < IDLE_NEXT_HOP);
+        let found = idle.iter().rposition(|entry| {
+            Arc::ptr_eq(&entry.settings, settings) && entry.target.covers(target, route)
+        })?;
+        let entry = idle.swap_remove(found);
+        (entry.hop.looks_alive() == Some(true)).then_some((entry.hop, entry.target))
     }
 
     /// Keeps `hop` for another transaction; gives it back when it cannot be kept.
@@ -46,6 +52,7 @@ impl Pool {
         &self,
         hop: Box<dyn NextHop>,
         settings: Arc<Settings>,
+        target: Target,
     ) -> Option<Box<dyn NextHop>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         idle.retain(|entry| entry.since.elapsed() < IDLE_NEXT_HOP);
@@ -56,6 +63,7 @@ impl Pool {
             hop,
             since: Instant::now(),
             settings,
+            target,
         });
         None
     }
