@@ -322,8 +322,12 @@ impl Default for LogConfig {
 pub struct PolicyConfig {
     /// The sender organisation's own domains: recipients there may be copied on protected mail.
     pub own_domains: Vec<String>,
-    /// Overrides of the built-in bilingual reject texts, by reason code.
+    /// Overrides of the built-in bilingual reject texts, by reason code: one Dutch line, a
+    /// newline, one English line.
     pub reject_texts: std::collections::BTreeMap<String, String>,
+    /// A page for staff (e.g. the intranet's 7-Zip how-to with pictures), printed in every
+    /// refusal and notice.
+    pub help_url: Option<String>,
 }
 
 /// One data-sharing protocol: who may receive what, and under which rules.

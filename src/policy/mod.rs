@@ -74,6 +74,12 @@ pub struct Decision {
     pub reasons: Vec<Reason>,
     pub archives: Vec<ArchiveFacts>,
     pub message_id: Option<String>,
+    /// The compact reply for a refusal (see [`refusal`]); None for a pass.
+    pub refusal: Option<refusal::Refusal>,
+    /// The titles of the protocols involved, for the refusal notice.
+    pub protocol_title: String,
+    /// Envelope recipients outside the protocol, for the refusal notice.
+    pub unrelated_recipients: Vec<String>,
 }
 
 impl Decision {
@@ -84,39 +90,19 @@ impl Decision {
             reasons: Vec::new(),
             archives: Vec::new(),
             message_id: None,
+            refusal: None,
+            protocol_title: String::new(),
+            unrelated_recipients: Vec::new(),
         }
     }
 }
-
-/// Longest reply line (text only; the session adds "550-5.7.1 ").
-pub const MAX_REPLY_LINE: usize = 300;
 
 /// The SMTP reply for a refusal: code, enhanced status code and plain ASCII text lines (no
 /// code prefix), for a multi-line `550-5.7.1 ...` reply. 5.6.0 when only the MIME structure
 /// is at fault, 5.7.1 otherwise. For a pass: `250 2.0.0` (the session normally relays instead).
 pub fn reject_reply(decision: &Decision) -> (u16, [u8; 3], Vec<String>) {
-    if decision.verdict == Verdict::Pass {
-        return (250, [2, 0, 0], vec!["Ok".into()]);
+    match (&decision.refusal, decision.verdict) {
+        (Some(refusal), Verdict::Reject) => (550, refusal.enhanced, refusal.lines.clone()),
+        _ => (250, [2, 0, 0], vec!["Ok".into()]),
     }
-    let mime_only = !decision.reasons.is_empty()
-        && decision.reasons.iter().all(|r| {
-            matches!(
-                r.code,
-                ReasonCode::MimeUnparseable
-                    | ReasonCode::MimeTooComplex
-                    | ReasonCode::MimeAmbiguous
-            )
-        });
-    let enhanced = if mime_only { [5, 6, 0] } else { [5, 7, 1] };
-    let codes: Vec<&str> = decision.reasons.iter().map(|r| r.code.as_str()).collect();
-    let mut lines = vec![format!(
-        "Bericht geweigerd / Message refused (sealgate: {})",
-        codes.join(", ")
-    )];
-    for reason in &decision.reasons {
-        for line in reason.text.lines() {
-            lines.extend(texts::wrap(&texts::ascii_line(line), MAX_REPLY_LINE));
-        }
-    }
-    (550, enhanced, lines)
 }

@@ -30,6 +30,8 @@ use super::ReasonCode;
 pub const MAX_REPLY_BYTES: usize = 1000;
 /// Lines of the reply.
 pub const MAX_REPLY_LINES: usize = 5;
+/// One line's text: RFC 5321 4.5.3.1.5 allows 512 bytes with the code and CRLF.
+pub const MAX_LINE_TEXT: usize = 512 - LINE_OVERHEAD;
 /// `550-5.7.1 ` before and CRLF after each line.
 const LINE_OVERHEAD: usize = 12;
 /// Bytes of addresses named in the unrelated-recipient sentence.
@@ -229,6 +231,11 @@ impl Refusal {
     pub fn wire_len(&self) -> usize {
         self.lines.iter().map(|l| l.len() + LINE_OVERHEAD).sum()
     }
+
+    /// Within every bound: the whole reply, and each line.
+    pub fn fits(&self) -> bool {
+        self.wire_len() <= MAX_REPLY_BYTES && self.lines.iter().all(|l| l.len() <= MAX_LINE_TEXT)
+    }
 }
 
 /// One reason's sentences after overrides and placeholders.
@@ -307,7 +314,7 @@ pub fn compose(facts: &RefusalFacts<'_>) -> Refusal {
             enhanced,
             lines: lines(&explained, &sentences[..shown], facts.help_url),
         };
-        if refusal.wire_len() <= MAX_REPLY_BYTES {
+        if refusal.fits() {
             return refusal;
         }
     }
@@ -394,7 +401,7 @@ pub enum OverrideError {
     UnknownCode(String),
     #[error("policy.reject_texts.{0}: give one Dutch line and one English line, nothing more")]
     Shape(String),
-    #[error("policy.reject_texts.{code}: the refusal would be {bytes} bytes; at most {MAX_REPLY_BYTES} fit in a reply that no mail server cuts")]
+    #[error("policy.reject_texts.{code}: the refusal would be {bytes} bytes or have a line over {MAX_LINE_TEXT}; at most {MAX_REPLY_BYTES} bytes fit in a reply that no mail server cuts")]
     TooLong { code: String, bytes: usize },
 }
 
@@ -423,7 +430,7 @@ pub fn check_overrides(
             enhanced: [5, 7, 1],
             lines: lines(&explained, &all, help_url),
         };
-        if full.wire_len() > MAX_REPLY_BYTES {
+        if !full.fits() {
             return Err(OverrideError::TooLong {
                 code: key.clone(),
                 bytes: full.wire_len(),
@@ -466,7 +473,7 @@ mod tests {
                 .map(|i| all[i])
                 .collect();
             let refusal = compose_for(&codes);
-            assert!(refusal.wire_len() <= MAX_REPLY_BYTES, "{codes:?}");
+            assert!(refusal.fits(), "{codes:?}");
             assert!(refusal.lines.len() <= MAX_REPLY_LINES, "{codes:?}");
             assert!(refusal.lines.iter().all(|l| l.is_ascii()), "{codes:?}");
             assert!(refusal.lines[0].starts_with("NL: "), "{codes:?}");

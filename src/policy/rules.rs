@@ -10,6 +10,7 @@ use crate::config::{ProtocolConfig, Rules};
 use crate::inspect::{self, Inspection, LeafKind};
 use crate::sevenz::{self, ArchiveVerdict, VerdictKind};
 
+use super::refusal::{self, RefusalFacts};
 use super::texts::{self, Context};
 use super::{
     identifiers, message_id, password, registry, ArchiveFacts, Decision, PolicyRecipient, Reason,
@@ -126,15 +127,28 @@ pub fn evaluate(
             ),
         })
         .collect();
+    let verdict = if reasons.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Reject
+    };
+    let codes: Vec<ReasonCode> = reasons.iter().map(|r| r.code).collect();
+    let refusal = (verdict == Verdict::Reject).then(|| {
+        refusal::compose(&RefusalFacts {
+            reasons: &codes,
+            unrelated_recipients: &unrelated,
+            help_url: registry.policy().help_url.as_deref(),
+            overrides,
+        })
+    });
     Decision {
-        verdict: if reasons.is_empty() {
-            Verdict::Pass
-        } else {
-            Verdict::Reject
-        },
+        verdict,
         reasons,
         archives: archives_facts,
         message_id,
+        refusal,
+        protocol_title: context.protocol,
+        unrelated_recipients: unrelated,
     }
 }
 

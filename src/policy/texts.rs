@@ -164,35 +164,6 @@ pub fn ascii_line(text: &str) -> String {
         .collect()
 }
 
-/// Splits `text` into lines of at most `width` bytes, at spaces where possible.
-pub fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        if !line.is_empty() && line.len() + 1 + word.len() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-        while line.len() > width {
-            // At a character boundary: callers pass ASCII, but a split inside a character
-            // would panic.
-            let at = (1..=width)
-                .rev()
-                .find(|&i| line.is_char_boundary(i))
-                .unwrap_or(line.len());
-            let rest = line.split_off(at);
-            lines.push(std::mem::replace(&mut line, rest));
-        }
-    }
-    if !line.trim().is_empty() {
-        lines.push(line);
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,12 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_ascii_and_bounded() {
+    fn lines_are_ascii() {
         assert_eq!(ascii_line("Bestandsnamen één ✓"), "Bestandsnamen een ?");
-        let long = "woord ".repeat(200);
-        assert!(wrap(&long, 100).iter().all(|l| l.len() <= 100));
-        assert_eq!(wrap(&"x".repeat(250), 100).len(), 3);
-        let wide = wrap(&"é".repeat(250), 101);
-        assert!(wide.iter().all(|l| l.len() <= 101) && wide.concat() == "é".repeat(250));
     }
 }
