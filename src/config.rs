@@ -53,6 +53,32 @@ pub struct Config {
     /// Next hops by recipient domain; recipients in no listed domain take `relay.next_hop`.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub notify: NotifyConfig,
+}
+
+/// The refusal notice sealgate sends the sender of a refused protected message itself.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    pub enabled: bool,
+    /// The notice's From, e.g. `postmaster@agency.example`.
+    pub from: String,
+    /// Where notices go, normally the agency's own mail server: `smtp://host:port`.
+    pub next_hop: String,
+    /// Notices to one sender per hour at most (a looping client cannot make a mail bomb).
+    pub per_sender_per_hour: usize,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            enabled: false,
+            from: String::new(),
+            next_hop: String::new(),
+            per_sender_per_hour: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -45,6 +45,8 @@ pub struct Settings {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// What an unknown AUTH user name is checked against (equal work, see `smtp::auth`).
     pub auth_dummy_hash: String,
+    /// Where refusal notices go (`[notify]`); None when they are off.
+    pub notify: Option<RelaySettings>,
 }
 
 impl Settings {
@@ -101,6 +103,7 @@ impl Settings {
         } else {
             crate::credentials::dummy_hash(&config.access.users)
         };
+        let notify = notify_settings(&config)?;
         Ok(Settings {
             config,
             registry,
@@ -108,6 +111,7 @@ impl Settings {
             routes,
             tls,
             auth_dummy_hash,
+            notify,
         })
     }
 
@@ -135,6 +139,7 @@ impl Settings {
             routes,
             tls: None,
             auth_dummy_hash: String::new(),
+            notify: None,
         })
     }
 }
@@ -148,6 +153,26 @@ fn default_next_hop(text: &str) -> Result<NextHopAddress, crate::config::NextHop
             port: crate::relay::mx_delivery::SMTP_PORT,
         },
     })
+}
+
+/// The client settings towards `notify.next_hop`: opportunistic TLS, no AUTH (the agency's own
+/// server accepts mail for its own users).
+fn notify_settings(config: &Config) -> Result<Option<RelaySettings>, SettingsError> {
+    if !config.notify.enabled {
+        return Ok(None);
+    }
+    let next_hop = default_next_hop(&config.notify.next_hop)?;
+    Ok(Some(RelaySettings {
+        next_hop,
+        tls: TlsPolicy::Opportunistic,
+        tls_config: tls::client_config(false, None).map_err(SettingsError::OutboundTls)?,
+        tls_verifies: false,
+        auth: None,
+        helo_name: config.smtp.hostname.clone(),
+        connect_timeout: Duration::from_secs(config.relay.connect_timeout_seconds),
+        command_timeout: Duration::from_secs(config.relay.command_timeout_seconds),
+        data_timeout: Duration::from_secs(config.relay.data_timeout_seconds),
+    }))
 }
 
 /// Shared by all sessions.

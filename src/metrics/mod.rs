@@ -76,7 +76,33 @@ pub struct Metrics {
     memory_budget: IntGauge,
     memory_in_use: IntGauge,
     protocol_in_force: IntGaugeVec,
+    notices: IntCounterVec,
     protocol_end: GaugeVec,
+}
+
+/// What became of a refusal notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeResult {
+    Sent,
+    Failed,
+    /// Not sent: the sender had its notices for this hour.
+    Limited,
+}
+
+impl NoticeResult {
+    pub const ALL: [NoticeResult; 3] = [
+        NoticeResult::Sent,
+        NoticeResult::Failed,
+        NoticeResult::Limited,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeResult::Sent => "sent",
+            NoticeResult::Failed => "failed",
+            NoticeResult::Limited => "limited",
+        }
+    }
 }
 
 /// What the protocol gauges show of one configured protocol. The id is a configured value,
@@ -196,6 +222,12 @@ impl Metrics {
                 "sealgate_memory_budget_in_use_bytes",
                 "Message data held in memory now, counted against the budget.",
             )?,
+            notices: counter_vec(
+                r,
+                "sealgate_notices_total",
+                "Refusal notices to senders: sent, failed, or left out by the per-sender limit.",
+                &["result"],
+            )?,
             protocol_in_force: gauge_vec(
                 r,
                 "sealgate_protocol_in_force",
@@ -227,6 +259,9 @@ impl Metrics {
     }
 
     fn create_series_at_zero(&self) {
+        for result in NoticeResult::ALL {
+            self.notices.with_label_values(&[result.as_str()]);
+        }
         for class in MessageClass::ALL {
             for outcome in Outcome::ALL {
                 self.messages
@@ -363,6 +398,11 @@ impl Metrics {
             .set(i64::from(!health.next_hop_last_attempt_failed()));
         self.audit_store_up
             .set(i64::from(health.audit_store_writable()));
+    }
+
+    /// Count one refusal notice.
+    pub fn notice(&self, result: NoticeResult) {
+        self.notices.with_label_values(&[result.as_str()]).inc();
     }
 
     /// The protocol gauges for the configured protocols; protocols no longer configured lose

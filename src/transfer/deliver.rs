@@ -106,6 +106,7 @@ impl Transfer {
             let reply = refusal(&decision);
             self.audit_outcome(tx, &reply, Outcome::Rejected, None)
                 .await;
+            self.core.notify_refusal(tx, &decision);
             return (reply, Some(decision));
         }
         let (reply, tls_out) = self.relay(client, tx, &message).await;

@@ -37,6 +37,7 @@
 
 mod deliver;
 mod ledger;
+mod notify;
 mod offline;
 mod pool;
 
@@ -72,6 +73,8 @@ pub struct Core {
     pool: pool::Pool,
     /// Judge as on this day instead of today (`sealgate check --date`, tests).
     judge_on: Option<NaiveDate>,
+    /// Refusal notices per sender (`notify.per_sender_per_hour`, as at start).
+    notices: crate::notice::Limiter,
 }
 
 impl Core {
@@ -91,6 +94,10 @@ impl Core {
         day: Option<NaiveDate>,
     ) -> Arc<Core> {
         Arc::new(Core {
+            notices: crate::notice::Limiter::new(crate::notice::LimiterSettings {
+                per_sender: gateway.settings().config.notify.per_sender_per_hour.max(1),
+                ..Default::default()
+            }),
             gateway,
             ledger,
             dialer,

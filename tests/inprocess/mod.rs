@@ -71,15 +71,22 @@ impl TestConfig {
     pub fn load(&self, dir: &Path) -> Config {
         let fixture = std::fs::read_to_string(repo("fixtures/messages/sealgate-test.toml"))
             .expect("read the fixture configuration");
-        let policy = &fixture[fixture.find("[policy]").expect("a [policy] section")..];
+        let mut policy =
+            fixture[fixture.find("[policy]").expect("a [policy] section")..].to_string();
         let mut text = String::new();
         for (section, keys) in &self.sections {
-            text.push_str(&format!("[{section}]\n"));
-            for (key, value) in keys {
-                text.push_str(&format!("{key} = {value}\n"));
+            let lines: String = keys
+                .iter()
+                .map(|(key, value)| format!("{key} = {value}\n"))
+                .collect();
+            if section == "policy" {
+                // Keys of the fixture's own [policy] table go into that table.
+                policy = policy.replacen("[policy]\n", &format!("[policy]\n{lines}"), 1);
+                continue;
             }
+            text.push_str(&format!("[{section}]\n{lines}"));
         }
-        text.push_str(policy);
+        text.push_str(&policy);
         let path = dir.join("sealgate.toml");
         std::fs::write(&path, text).expect("write the configuration");
         Config::load(&path).expect("a valid test configuration")
