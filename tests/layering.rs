@@ -26,14 +26,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "transfer",
         &[
             "gateway", "policy", "relay", "audit", "envelope", "metrics", "config", "reply",
-            "notice",
+            "notice", "reason",
         ],
     ),
     (
         "gateway",
         &["policy", "relay", "metrics", "config", "tls", "credentials"],
     ),
-    ("notice", &["policy"]),
+    ("notice", &["policy", "reason"]),
     ("relay", &["config", "reply", "tls"]),
     ("audit", &["policy", "reason", "sevenz", "tls"]),
     (

@@ -30,6 +30,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("sealgate_memory_budget_in_use_bytes", "gauge"),
     ("sealgate_build_info", "gauge"),
     ("sealgate_next_hop_up", "gauge"),
+    ("sealgate_notices", "counter"),
     ("sealgate_audit_store_up", "gauge"),
 ];
 

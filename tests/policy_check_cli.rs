@@ -148,10 +148,7 @@ fn text_output_shows_the_reply_the_client_would_get() {
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("verdict: reject"), "{stdout}");
-    assert!(
-        stdout.contains("550-5.7.1 Bericht geweigerd / Message refused"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("550-5.7.1 NL: Geweigerd: "), "{stdout}");
     assert!(
         stdout.lines().last().unwrap().starts_with("550 5.7.1 "),
         "{stdout}"

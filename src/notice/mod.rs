@@ -88,6 +88,7 @@ fn explain(facts: &NoticeFacts<'_>) -> Explained {
         reasons: facts.reasons,
         unrelated_recipients: facts.unrelated_recipients,
         help_url: facts.help_url,
+        protocol: facts.protocol_title,
         overrides: &overrides,
     });
     let (fix_nl, fix_en) = refusal::what_to_do(facts.reasons);

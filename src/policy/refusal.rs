@@ -215,6 +215,8 @@ pub struct RefusalFacts<'a> {
     pub unrelated_recipients: &'a [String],
     /// `policy.help_url`.
     pub help_url: Option<&'a str>,
+    /// The titles of the protocols involved, for an override's `{protocol}`.
+    pub protocol: &'a str,
     /// `policy.reject_texts`: by reason code, the Dutch sentence, a newline, the English one.
     pub overrides: &'a BTreeMap<String, String>,
 }
@@ -271,9 +273,16 @@ fn sentences(code: ReasonCode, facts: &RefusalFacts<'_>) -> Sentences {
         None => (builtin.nl.to_string(), builtin.en.to_string()),
     };
     let named = named_recipients(facts.unrelated_recipients);
+    let fill = |text: &str| {
+        ascii_line(
+            &text
+                .replace("{recipients}", &named)
+                .replace("{protocol}", facts.protocol),
+        )
+    };
     Sentences {
-        nl: ascii_line(&nl.replace("{recipients}", &named)),
-        en: ascii_line(&en.replace("{recipients}", &named)),
+        nl: fill(&nl),
+        en: fill(&en),
     }
 }
 
@@ -422,6 +431,7 @@ pub fn check_overrides(
             reasons: &reasons,
             unrelated_recipients: &unrelated,
             help_url,
+            protocol: "P",
             overrides,
         };
         let explained = reasons_to_explain(&reasons);
@@ -459,6 +469,7 @@ mod tests {
             reasons: codes,
             unrelated_recipients: &unrelated,
             help_url: Some("https://intranet.opgroeien.be/7zip"),
+            protocol: "P",
             overrides: &overrides,
         })
     }
@@ -558,6 +569,7 @@ mod tests {
             reasons: &[ReasonCode::UnrelatedRecipient],
             unrelated_recipients: &unrelated,
             help_url: None,
+            protocol: "P",
             overrides: &overrides,
         });
         assert!(refusal.wire_len() <= MAX_REPLY_BYTES);
@@ -602,6 +614,7 @@ mod tests {
             reasons: &[ReasonCode::NoArchive],
             unrelated_recipients: &[],
             help_url: None,
+            protocol: "P",
             overrides: &overrides,
         });
         assert!(refusal.lines[0].contains("Geen 7z, zie intranet."));

@@ -138,6 +138,7 @@ pub fn evaluate(
             reasons: &codes,
             unrelated_recipients: &unrelated,
             help_url: registry.policy().help_url.as_deref(),
+            protocol: &context.protocol,
             overrides,
         })
     });
