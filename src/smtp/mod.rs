@@ -6,5 +6,6 @@ pub mod auth;
 pub mod connection;
 pub mod data;
 pub mod listener;
+pub mod params;
 pub mod proxy;
 pub mod session;
