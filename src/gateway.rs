@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{Config, NextHopAddress, TlsPolicy};
+use crate::config::{Access, Config, NextHopAddress, TlsPolicy};
+use crate::credentials::throttle::{AuthThrottle, ThrottleSettings};
+use crate::credentials::CheckPool;
 use crate::metrics::{Health, Metrics};
 use crate::policy::Registry;
 use crate::relay::RelaySettings;
@@ -133,6 +135,10 @@ pub struct Gateway {
     sessions: Mutex<SessionCounts>,
     shutdown: watch::Sender<bool>,
     inspections: Arc<Semaphore>,
+    /// Password checks for AUTH, bounded for all sessions together.
+    pub auth_pool: CheckPool,
+    /// AUTH attempts per client address.
+    pub auth_throttle: AuthThrottle,
 }
 
 #[derive(Default)]
@@ -162,7 +168,12 @@ impl Gateway {
         let units = (memory_total / MEMORY_UNIT).clamp(1, Semaphore::MAX_PERMITS);
         let stale = Duration::from_secs(settings.config.metrics.next_hop_stale_seconds);
         metrics.set_memory_budget(memory_total as u64);
+        let access = &settings.config.access;
+        let auth_pool = CheckPool::new(access.auth_check_pool_size());
+        let auth_throttle = AuthThrottle::new(throttle_settings(access));
         Arc::new(Gateway {
+            auth_pool,
+            auth_throttle,
             settings: RwLock::new(Arc::new(settings)),
             metrics,
             health: Arc::new(Health::new(stale)),
@@ -187,6 +198,8 @@ impl Gateway {
         self.health.set_next_hop_stale(Duration::from_secs(
             settings.config.metrics.next_hop_stale_seconds,
         ));
+        self.auth_throttle
+            .configure(throttle_settings(&settings.config.access));
         let new = Arc::new(settings);
         match self.settings.write() {
             Ok(mut guard) => *guard = new,
@@ -233,6 +246,13 @@ impl Gateway {
         self.metrics.set_memory_in_use(self.memory_in_use() as u64);
     }
 
+    /// Publishes how many clients the AUTH throttle refuses now; called when it changes and
+    /// periodically (windows pass without an event).
+    pub fn publish_auth_throttle(&self) {
+        let throttled = self.auth_throttle.throttled(std::time::Instant::now());
+        self.metrics.set_auth_throttled_clients(throttled);
+    }
+
     pub fn memory_in_use(&self) -> usize {
         let free = self.memory.available_permits() * MEMORY_UNIT;
         self.memory_total.saturating_sub(free)
@@ -254,6 +274,18 @@ impl Gateway {
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+}
+
+/// The AUTH throttle's limits from `access.*`.
+fn throttle_settings(access: &Access) -> ThrottleSettings {
+    let base_delay = Duration::from_millis(access.auth_failure_delay_milliseconds);
+    ThrottleSettings {
+        max_failures: access.auth_max_failures,
+        window: Duration::from_secs(access.auth_failure_window_seconds),
+        base_delay,
+        max_delay: base_delay.saturating_mul(16),
+        ..ThrottleSettings::default()
     }
 }
 

@@ -64,6 +64,17 @@ pub enum ReloadResult {
     Failure,
 }
 
+/// Why an AUTH attempt failed (`sealgate_auth_failures_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Wrong user name or password.
+    Credentials,
+    /// The response could not be decoded, or the client cancelled.
+    Malformed,
+    /// Refused unchecked: the client used up its attempts (`421 4.7.0`).
+    Throttled,
+}
+
 /// Refusal reasons that get a series of their own; any other code counts as `other`.
 /// The first group are the policy's codes, the second the session's.
 pub const REJECTION_REASONS: &[&str] = &[
@@ -129,6 +140,11 @@ macro_rules! label_values {
     };
 }
 
+label_values!(AuthFailure {
+    Credentials => "credentials",
+    Malformed => "malformed",
+    Throttled => "throttled",
+});
 label_values!(MessageClass { Ordinary => "ordinary", Protected => "protected" });
 label_values!(Outcome { Relayed => "relayed", Rejected => "rejected", Deferred => "deferred" });
 label_values!(SessionResult {

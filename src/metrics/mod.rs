@@ -24,7 +24,8 @@ use prometheus::{
 
 pub use health::{Health, Readiness, UnreadyCause};
 pub use labels::{
-    Direction, MessageClass, NextHopError, Outcome, ReloadResult, SessionResult, REJECTION_REASONS,
+    AuthFailure, Direction, MessageClass, NextHopError, Outcome, ReloadResult, SessionResult,
+    REJECTION_REASONS,
 };
 
 /// The Content-Type of [`Metrics::render`]'s output.
@@ -72,6 +73,8 @@ pub struct Metrics {
     config_reloads: IntCounterVec,
     memory_budget: IntGauge,
     memory_in_use: IntGauge,
+    auth_failures: IntCounterVec,
+    auth_throttled_clients: IntGauge,
     protocol_in_force: IntGaugeVec,
     protocol_end: GaugeVec,
 }
@@ -181,6 +184,17 @@ impl Metrics {
                 "sealgate_memory_budget_in_use_bytes",
                 "Message data held in memory now, counted against the budget.",
             )?,
+            auth_failures: counter_vec(
+                r,
+                "sealgate_auth_failures_total",
+                "Failed AUTH attempts by reason (throttled: refused without a check).",
+                &["reason"],
+            )?,
+            auth_throttled_clients: gauge(
+                r,
+                "sealgate_auth_throttled_clients",
+                "Client addresses (IPv6: /64) whose AUTH attempts are refused now.",
+            )?,
             protocol_in_force: gauge_vec(
                 r,
                 "sealgate_protocol_in_force",
@@ -235,6 +249,9 @@ impl Metrics {
         }
         for result in ReloadResult::ALL {
             self.config_reloads.with_label_values(&[result.as_str()]);
+        }
+        for reason in AuthFailure::ALL {
+            self.auth_failures.with_label_values(&[reason.as_str()]);
         }
     }
 
@@ -326,6 +343,17 @@ impl Metrics {
     /// Message data held now; the session's memory budget calls this when it changes.
     pub fn set_memory_in_use(&self, bytes: u64) {
         self.memory_in_use.set(saturating_i64(bytes));
+    }
+
+    pub fn auth_failure(&self, reason: AuthFailure) {
+        self.auth_failures
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
+    pub fn set_auth_throttled_clients(&self, clients: usize) {
+        self.auth_throttled_clients
+            .set(i64::try_from(clients).unwrap_or(i64::MAX));
     }
 
     /// Copy the health state into `sealgate_next_hop_up` and `sealgate_audit_store_up`.
