@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -88,11 +89,13 @@ async def command(reader, writer, line):
 
 
 def message(ident, body):
+    """Head and body, written one after the other (a 36 MB body is not copied). Bodies made
+    here have no line that starts with a dot, so they need no dot-stuffing."""
     head = (
         f"From: <bench@opgroeien.be>\r\nTo: <sink@example.net>\r\nSubject: abuse\r\n"
         f"X-Abuse-Id: {ident}\r\n\r\n"
     ).encode()
-    return head + body
+    return head, body
 
 
 def ordinary_body(size=5000):
@@ -147,8 +150,9 @@ async def send_one(host, port, sender, rcpt, data, ident, stats, kind, local=Non
             if code not in (250, 354):
                 stats.code(kind, code)
                 return False
-        stuffed = data.replace(b"\r\n.", b"\r\n..")
-        writer.write(stuffed + b"\r\n.\r\n")
+        for part in data:
+            writer.write(part)
+        writer.write(b".\r\n")
         await writer.drain()
         code, _ = await read_reply(reader)
         stats.code(kind, code)
@@ -250,18 +254,52 @@ def vm(pid, field):
     return 0
 
 
-async def phase(args, attack, stats, tls_ctx, tag, pid):
+def client_tls():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+async def hostile_load(settings, seconds):
+    """All hostile sessions for `seconds`, then a grace for replies; returns codes and ids."""
+    args = argparse.Namespace(**settings)
+    args.big_body = ordinary_body(int(args.big_mb * 1_000_000))
+    args.nested_body = nested_body(40, int(args.nested_mb * 1_000_000))
+    stats, stop, tls_ctx = Stats(), asyncio.Event(), client_tls()
+    n = int(1000 * args.scale)
+    # Per 20 sessions: 8 idle, 6 trickling, 4 failing AUTH, 1 big, 1 nested (interleaved).
+    mix = ["idle", "trickle", "auth", "idle", "trickle", "big", "idle", "auth", "trickle",
+           "idle", "nested", "trickle", "idle", "auth", "trickle", "idle", "auth", "idle",
+           "trickle", "idle"]
+    mix = [kind for kind in mix if kind in args.kinds]
+    tasks = [asyncio.create_task(hostile(mix[i % len(mix)], i, args, stats, stop, tls_ctx))
+             for i in range(n)]
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.wait(tasks, timeout=15)
+    for t in tasks:
+        t.cancel()
+    return stats.codes, stats.accepted
+
+
+def hostile_process(settings, seconds, queue):
+    """The hostile load in a process of its own, so the ordinary senders keep their own CPU
+    share of the client side and measure the gateway, not this script."""
+    queue.put(asyncio.run(hostile_load(settings, seconds)))
+
+
+async def phase(args, attack, stats, tag, pid):
     stop = asyncio.Event()
-    tasks = []
+    child = None
     if attack:
-        n = int(1000 * args.scale)
-        # Per 20 sessions: 8 idle, 6 trickling, 4 failing AUTH, 1 big, 1 nested (interleaved).
-        mix = ["idle", "trickle", "auth", "idle", "trickle", "big", "idle", "auth", "trickle",
-               "idle", "nested", "trickle", "idle", "auth", "trickle", "idle", "auth", "idle",
-               "trickle", "idle"]
-        for i in range(n):
-            tasks.append(asyncio.create_task(hostile(mix[i % len(mix)], i, args, stats, stop, tls_ctx)))
-        await asyncio.sleep(2)  # let them connect
+        settings = {k: getattr(args, k) for k in ("port", "scale", "kinds", "big_mb", "nested_mb")}
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        child = ctx.Process(target=hostile_process,
+                            args=(settings, args.phase_seconds + 4, queue))
+        child.start()
+        await asyncio.sleep(4)  # let them connect and start
     ord_task = asyncio.create_task(ordinary(args, stats, stop, tag))
     started = time.monotonic()
     peak_rss = 0
@@ -271,21 +309,23 @@ async def phase(args, attack, stats, tls_ctx, tag, pid):
     stop.set()
     sent = await ord_task
     elapsed = time.monotonic() - started
-    if tasks:
-        await asyncio.wait(tasks, timeout=15)
-        for t in tasks:
-            t.cancel()
+    if child is not None:
+        codes, accepted = await asyncio.get_running_loop().run_in_executor(None, queue.get)
+        child.join(30)
+        for key, count in codes.items():
+            stats.codes[key] = stats.codes.get(key, 0) + count
+        stats.accepted.extend(accepted)
     return sent / elapsed, peak_rss
 
 
-async def main_async(args, pid, tls_ctx):
+async def main_async(args, pid):
     stats = Stats()
     rates = {"quiet": [], "attack": []}
     peaks = []
     for rep in range(args.reps):
         for attack in (False, True):
             name = "attack" if attack else "quiet"
-            rate, peak = await phase(args, attack, stats, tls_ctx, f"{name}{rep}", pid)
+            rate, peak = await phase(args, attack, stats, f"{name}{rep}", pid)
             rates[name].append(rate)
             peaks.append(peak)
             print(f"{name} {rep}: {rate:.1f} ordinary msg/s, RSS peak {peak / 2**20:.0f} MiB",
@@ -302,9 +342,10 @@ def main():
     p.add_argument("--senders", type=int, default=4, help="concurrent ordinary senders")
     p.add_argument("--big-mb", type=float, default=36)
     p.add_argument("--nested-mb", type=float, default=10)
+    p.add_argument("--kinds", default="idle,trickle,auth,big,nested",
+                   help="hostile kinds to run (to see what costs what)")
     args = p.parse_args()
-    args.big_body = ordinary_body(int(args.big_mb * 1_000_000))
-    args.nested_body = nested_body(40, int(args.nested_mb * 1_000_000))
+    args.kinds = args.kinds.split(",")
 
     tmp = tempfile.mkdtemp(prefix="sealgate-abuse.")
     procs = []
@@ -358,10 +399,7 @@ level = "warn"
                 break
             except OSError:
                 time.sleep(0.1)
-        tls_ctx = ssl.create_default_context()
-        tls_ctx.check_hostname = False
-        tls_ctx.verify_mode = ssl.CERT_NONE
-        stats, rates, peaks = asyncio.run(main_async(args, gw.pid, tls_ctx))
+        stats, rates, peaks = asyncio.run(main_async(args, gw.pid))
         hwm = vm(gw.pid, "VmHWM")
         time.sleep(2)
         sink.send_signal(signal.SIGTERM)
@@ -377,6 +415,7 @@ level = "warn"
         attack = sum(rates["attack"]) / len(rates["attack"])
         print(json.dumps({
             "hostile_sessions": int(1000 * args.scale),
+            "kinds": args.kinds,
             "phase_seconds": args.phase_seconds,
             "reps": args.reps,
             "memory_budget_bytes": budget,
