@@ -93,7 +93,7 @@ async fn housekeeping(core: Arc<Core>, audit: Arc<AuditStore>) {
         tick.tick().await;
         gateway.publish_memory();
         gateway.publish_auth_throttle();
-        publish_protocols(&gateway);
+        publish_protocols(gateway);
         core.purge_idle_next_hops();
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
             last_prune = Some(tokio::time::Instant::now());
