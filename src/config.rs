@@ -114,6 +114,24 @@ pub struct Limits {
     pub max_sessions_per_client: usize,
     pub max_errors: u32,
     pub memory_budget: usize,
+    /// Bytes of the memory budget one client address may hold at once, over all its
+    /// sessions. Unset: an eighth of the budget, but at least `max_message_size`.
+    pub memory_per_client: Option<usize>,
+    /// Inspection's working memory, reserved from the budget before a protected message is
+    /// judged, as a multiple of the message's size (see docs/admin.md for the measurement).
+    pub inspection_memory_factor: usize,
+    /// Message data must arrive at least this fast once the grace has passed (Postfix's
+    /// `smtpd_min_data_rate`); slower: `421 4.4.2` and the connection is closed. 0: off.
+    pub min_data_rate_bytes_per_second: u64,
+    pub min_data_rate_grace_seconds: u64,
+}
+
+impl Limits {
+    /// The per-client share of the memory budget in bytes.
+    pub fn memory_per_client(&self) -> usize {
+        self.memory_per_client
+            .unwrap_or_else(|| (self.memory_budget / 8).max(self.max_message_size))
+    }
 }
 
 impl Default for Limits {
@@ -126,6 +144,10 @@ impl Default for Limits {
             max_sessions_per_client: 100,
             max_errors: 20,
             memory_budget: 1024 * 1024 * 1024,
+            memory_per_client: None,
+            inspection_memory_factor: 4,
+            min_data_rate_bytes_per_second: 500,
+            min_data_rate_grace_seconds: 10,
         }
     }
 }
@@ -149,11 +171,43 @@ impl Default for Timeouts {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Access {
     pub client_networks: Vec<IpNet>,
     pub users: Vec<User>,
+    /// Password checks (argon2: CPU and ~19 MiB each) running at once, for all sessions
+    /// together; more wait. Unset: the number of cores. Read at start only.
+    pub auth_max_concurrent_checks: Option<usize>,
+    /// AUTH attempts one client address (IPv6: its /64) may fail within the window; the next
+    /// gets `421 4.7.0` and the connection is closed.
+    pub auth_max_failures: u32,
+    pub auth_failure_window_seconds: u64,
+    /// Wait before answering the first failed AUTH; doubles with each further failure of the
+    /// client, up to 16 times this.
+    pub auth_failure_delay_milliseconds: u64,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access {
+            client_networks: Vec::new(),
+            users: Vec::new(),
+            auth_max_concurrent_checks: None,
+            auth_max_failures: 5,
+            auth_failure_window_seconds: 600,
+            auth_failure_delay_milliseconds: 500,
+        }
+    }
+}
+
+impl Access {
+    /// The size of the password-check pool: the setting, else the number of cores.
+    pub fn auth_check_pool_size(&self) -> usize {
+        self.auth_max_concurrent_checks
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -532,6 +586,32 @@ impl Config {
                 "must be at least limits.max_message_size".into(),
             );
         }
+        if let Some(share) = limits.memory_per_client {
+            if share < limits.max_message_size || share > limits.memory_budget {
+                return bad(
+                    "limits.memory_per_client",
+                    "must be between limits.max_message_size and limits.memory_budget".into(),
+                );
+            }
+        }
+        if limits.inspection_memory_factor == 0 {
+            return bad(
+                "limits.inspection_memory_factor",
+                "must be at least 1".into(),
+            );
+        }
+        if self.access.auth_max_concurrent_checks == Some(0) {
+            return bad(
+                "access.auth_max_concurrent_checks",
+                "must be greater than 0 (leave it out for the number of cores)".into(),
+            );
+        }
+        if self.access.auth_max_failures == 0 || self.access.auth_failure_window_seconds == 0 {
+            return bad(
+                "access.auth_max_failures",
+                "and access.auth_failure_window_seconds must be greater than 0".into(),
+            );
+        }
         if !(self.audit.store.starts_with("sqlite:")
             || self.audit.store.starts_with("postgres://")
             || self.audit.store.starts_with("postgresql://"))
@@ -647,7 +727,7 @@ impl Config {
     /// The keys whose new value a reload (SIGHUP) cannot apply: they are read once, when the
     /// process starts (sockets are bound, the store is opened, logging is set up, the budget's
     /// semaphore is sized).
-    pub const RESTART_ONLY_KEYS: [&'static str; 7] = [
+    pub const RESTART_ONLY_KEYS: [&'static str; 8] = [
         "smtp.listen",
         "metrics.listen",
         "audit.store",
@@ -655,6 +735,7 @@ impl Config {
         "log.format",
         "log.level",
         "limits.memory_budget",
+        "access.auth_max_concurrent_checks",
     ];
 
     /// Which of [`Config::RESTART_ONLY_KEYS`] differ between the running configuration and
@@ -668,6 +749,7 @@ impl Config {
             self.log.format != next.log.format,
             self.log.level != next.log.level,
             self.limits.memory_budget != next.limits.memory_budget,
+            self.access.auth_max_concurrent_checks != next.access.auth_max_concurrent_checks,
         ];
         Self::RESTART_ONLY_KEYS
             .into_iter()

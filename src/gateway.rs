@@ -1,6 +1,12 @@
 //! The gateway's shared state: settings (swapped whole on reload), the memory budget for
-//! message data, the inspection permits, the session counters behind the connection limits,
-//! and the shutdown signal. The audit store and the next hops belong to the transfer core.
+//! message data and inspection, the inspection permits, the session counters behind the
+//! connection limits, the AUTH check pool and throttle, and the shutdown signal. The audit
+//! store and the next hops belong to the transfer core.
+//!
+//! The memory budget counts what is held, not what was announced: a message buffer reserves
+//! before it grows, an inspection reserves its working memory before it runs, each client
+//! address holds at most its share, and `sealgate_memory_budget_in_use_bytes` is published at
+//! every reservation and release.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,7 +15,9 @@ use std::time::Duration;
 
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{Config, NextHopAddress, TlsPolicy};
+use crate::config::{Access, Config, NextHopAddress, TlsPolicy};
+use crate::credentials::throttle::{AuthThrottle, ThrottleSettings};
+use crate::credentials::CheckPool;
 use crate::metrics::{Health, Metrics};
 use crate::policy::Registry;
 use crate::relay::route::Routes;
@@ -185,6 +193,12 @@ pub struct Gateway {
     sessions: Mutex<SessionCounts>,
     shutdown: watch::Sender<bool>,
     inspections: Arc<Semaphore>,
+    /// Bytes of the budget each client address holds now (`limits.memory_per_client`).
+    memory_by_client: Mutex<HashMap<IpAddr, usize>>,
+    /// Password checks for AUTH, bounded for all sessions together.
+    pub auth_pool: CheckPool,
+    /// AUTH attempts per client address.
+    pub auth_throttle: AuthThrottle,
 }
 
 #[derive(Default)]
@@ -199,14 +213,23 @@ pub struct SessionSlot {
     client: IpAddr,
 }
 
-/// Bytes of message data one session holds; returned to the budget when dropped.
+/// Bytes of the memory budget one holder (a message buffer, an inspection) has reserved;
+/// returned to the budget, and to its client's share, when dropped.
 pub struct MemoryLease {
-    permits: Vec<OwnedSemaphorePermit>,
+    gateway: Arc<Gateway>,
+    /// The client whose share it counts against (None: the budget only).
+    client: Option<IpAddr>,
+    permit: Option<OwnedSemaphorePermit>,
     bytes: usize,
 }
 
 /// Unit in which the memory budget is handed out: one read's worth.
 pub const MEMORY_UNIT: usize = 64 * 1024;
+
+/// The bytes `bytes` take in whole units of the budget.
+fn units_for(bytes: usize) -> usize {
+    bytes.div_ceil(MEMORY_UNIT)
+}
 
 impl Gateway {
     pub fn new(settings: Settings, metrics: Arc<Metrics>) -> Arc<Gateway> {
@@ -214,7 +237,13 @@ impl Gateway {
         let units = (memory_total / MEMORY_UNIT).clamp(1, Semaphore::MAX_PERMITS);
         let stale = Duration::from_secs(settings.config.metrics.next_hop_stale_seconds);
         metrics.set_memory_budget(memory_total as u64);
+        let access = &settings.config.access;
+        let auth_pool = CheckPool::new(access.auth_check_pool_size());
+        let auth_throttle = AuthThrottle::new(throttle_settings(access));
         Arc::new(Gateway {
+            auth_pool,
+            auth_throttle,
+            memory_by_client: Mutex::new(HashMap::new()),
             settings: RwLock::new(Arc::new(settings)),
             metrics,
             health: Arc::new(Health::new(stale)),
@@ -239,6 +268,8 @@ impl Gateway {
         self.health.set_next_hop_stale(Duration::from_secs(
             settings.config.metrics.next_hop_stale_seconds,
         ));
+        self.auth_throttle
+            .configure(throttle_settings(&settings.config.access));
         let new = Arc::new(settings);
         match self.settings.write() {
             Ok(mut guard) => *guard = new,
@@ -266,23 +297,86 @@ impl Gateway {
         self.sessions.lock().map(|c| c.total).unwrap_or(0)
     }
 
-    /// Grows `lease` to cover `bytes`, or returns false when the budget is spent.
+    /// An empty lease for a message from `client`, counted against its share.
+    pub fn lease(self: &Arc<Self>, client: IpAddr) -> MemoryLease {
+        MemoryLease {
+            gateway: self.clone(),
+            client: Some(client),
+            permit: None,
+            bytes: 0,
+        }
+    }
+
+    /// Grows `lease` to cover `bytes` without waiting; false when the budget or the client's
+    /// share (`limits.memory_per_client`) is spent, and then the lease is unchanged.
     pub fn reserve(&self, lease: &mut MemoryLease, bytes: usize) -> bool {
-        while lease.bytes < bytes {
-            match self.memory.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    lease.permits.push(permit);
-                    lease.bytes += MEMORY_UNIT;
-                }
-                Err(_) => return false,
+        let extra = units_for(bytes).saturating_sub(lease.bytes / MEMORY_UNIT);
+        if extra == 0 {
+            return true;
+        }
+        let Ok(extra_permits) = u32::try_from(extra) else {
+            return false;
+        };
+        let added = extra * MEMORY_UNIT;
+        let share = self.settings().config.limits.memory_per_client();
+        let mut by_client = self
+            .memory_by_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = lease.client {
+            let held = by_client.get(&client).copied().unwrap_or(0);
+            if held.saturating_add(added) > share {
+                return false;
             }
         }
+        let Ok(permit) = self.memory.clone().try_acquire_many_owned(extra_permits) else {
+            return false;
+        };
+        if let Some(client) = lease.client {
+            *by_client.entry(client).or_insert(0) += added;
+        }
+        drop(by_client);
+        match lease.permit.as_mut() {
+            Some(held) => held.merge(permit),
+            None => lease.permit = Some(permit),
+        }
+        lease.bytes += added;
+        self.publish_memory();
         true
     }
 
-    /// Publishes the budget in use; called when a lease changes and periodically.
+    /// A lease of `bytes` from the budget alone (no client share), waiting up to `wait` for
+    /// room; None when there is none by then (or `bytes` is more than the whole budget).
+    pub async fn reserve_within(
+        self: &Arc<Self>,
+        bytes: usize,
+        wait: Duration,
+    ) -> Option<MemoryLease> {
+        if bytes > self.memory_total {
+            return None;
+        }
+        let units = u32::try_from(units_for(bytes)).ok()?;
+        let acquire = self.memory.clone().acquire_many_owned(units);
+        let permit = tokio::time::timeout(wait, acquire).await.ok()?.ok()?;
+        self.publish_memory();
+        Some(MemoryLease {
+            gateway: Arc::clone(self),
+            client: None,
+            permit: Some(permit),
+            bytes: units as usize * MEMORY_UNIT,
+        })
+    }
+
+    /// Publishes the budget in use; called at every reservation and release, and periodically.
     pub fn publish_memory(&self) {
         self.metrics.set_memory_in_use(self.memory_in_use() as u64);
+    }
+
+    /// Publishes how many clients the AUTH throttle refuses now; called when it changes and
+    /// periodically (windows pass without an event).
+    pub fn publish_auth_throttle(&self) {
+        let throttled = self.auth_throttle.throttled(std::time::Instant::now());
+        self.metrics.set_auth_throttled_clients(throttled);
     }
 
     pub fn memory_in_use(&self) -> usize {
@@ -309,6 +403,18 @@ impl Gateway {
     }
 }
 
+/// The AUTH throttle's limits from `access.*`.
+fn throttle_settings(access: &Access) -> ThrottleSettings {
+    let base_delay = Duration::from_millis(access.auth_failure_delay_milliseconds);
+    ThrottleSettings {
+        max_failures: access.auth_max_failures,
+        window: Duration::from_secs(access.auth_failure_window_seconds),
+        base_delay,
+        max_delay: base_delay.saturating_mul(16),
+        ..ThrottleSettings::default()
+    }
+}
+
 /// Resolves once shutdown has begun (at once if it already has).
 pub async fn shutting_down(signal: &mut watch::Receiver<bool>) {
     if signal.wait_for(|down| *down).await.is_err() {
@@ -318,17 +424,38 @@ pub async fn shutting_down(signal: &mut watch::Receiver<bool>) {
 }
 
 impl MemoryLease {
-    pub fn new() -> MemoryLease {
-        MemoryLease {
-            permits: Vec::new(),
-            bytes: 0,
+    /// Bytes reserved.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Returns everything to the budget (the buffer it covered was freed).
+    pub fn release(&mut self) {
+        if self.bytes == 0 {
+            return;
         }
+        if let Some(client) = self.client {
+            let mut by_client = self
+                .gateway
+                .memory_by_client
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(held) = by_client.get_mut(&client) {
+                *held = held.saturating_sub(self.bytes);
+                if *held == 0 {
+                    by_client.remove(&client);
+                }
+            }
+        }
+        self.bytes = 0;
+        drop(self.permit.take());
+        self.gateway.publish_memory();
     }
 }
 
-impl Default for MemoryLease {
-    fn default() -> Self {
-        MemoryLease::new()
+impl Drop for MemoryLease {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

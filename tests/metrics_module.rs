@@ -28,6 +28,8 @@ const FAMILIES: &[(&str, &str)] = &[
     ("sealgate_config_reloads", "counter"),
     ("sealgate_memory_budget_bytes", "gauge"),
     ("sealgate_memory_budget_in_use_bytes", "gauge"),
+    ("sealgate_auth_failures", "counter"),
+    ("sealgate_auth_throttled_clients", "gauge"),
     ("sealgate_build_info", "gauge"),
     ("sealgate_next_hop_up", "gauge"),
     ("sealgate_notices", "counter"),
@@ -47,7 +49,10 @@ fn a_fresh_registry_has_every_family_and_every_series_at_zero() {
     names.sort();
     let mut expected = FAMILIES.to_vec();
     expected.sort();
-    assert_eq!(names, expected, "exactly the families of issue 6, no more");
+    assert_eq!(
+        names, expected,
+        "exactly the families of issues 6 and 12, no more"
+    );
 
     for class in ["ordinary", "protected"] {
         for outcome in ["relayed", "rejected", "deferred"] {

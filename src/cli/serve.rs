@@ -92,7 +92,8 @@ async fn housekeeping(core: Arc<Core>, audit: Arc<AuditStore>) {
     loop {
         tick.tick().await;
         gateway.publish_memory();
-        publish_protocols(&gateway);
+        gateway.publish_auth_throttle();
+        publish_protocols(gateway);
         core.purge_idle_next_hops();
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
             last_prune = Some(tokio::time::Instant::now());

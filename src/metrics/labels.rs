@@ -66,6 +66,17 @@ pub enum ReloadResult {
     Failure,
 }
 
+/// Why an AUTH attempt failed (`sealgate_auth_failures_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Wrong user name or password.
+    Credentials,
+    /// The response could not be decoded, or the client cancelled.
+    Malformed,
+    /// Refused unchecked: the client used up its attempts (`421 4.7.0`).
+    Throttled,
+}
+
 /// The session's own refusal codes (the policy's are [`ReasonCode::ALL`]), and `other`.
 pub const SESSION_REJECTION_REASONS: &[&str] = &[
     "relay_denied",
@@ -135,6 +146,12 @@ label_values!(DeliveryFailure {
     Dns => "dns",
     TlsRequired => "tls_required",
     Unreachable => "unreachable",
+});
+
+label_values!(AuthFailure {
+    Credentials => "credentials",
+    Malformed => "malformed",
+    Throttled => "throttled",
 });
 label_values!(MessageClass { Ordinary => "ordinary", Protected => "protected" });
 label_values!(Outcome { Relayed => "relayed", Rejected => "rejected", Deferred => "deferred" });

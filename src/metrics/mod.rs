@@ -24,8 +24,8 @@ use prometheus::{
 
 pub use health::{Health, Readiness, UnreadyCause};
 pub use labels::{
-    rejection_reasons, DeliveryFailure, Direction, MessageClass, NextHopError, Outcome,
-    ReloadResult, SessionResult,
+    rejection_reasons, AuthFailure, DeliveryFailure, Direction, MessageClass, NextHopError,
+    Outcome, ReloadResult, SessionResult,
 };
 
 /// The Content-Type of [`Metrics::render`]'s output.
@@ -75,6 +75,8 @@ pub struct Metrics {
     config_reloads: IntCounterVec,
     memory_budget: IntGauge,
     memory_in_use: IntGauge,
+    auth_failures: IntCounterVec,
+    auth_throttled_clients: IntGauge,
     protocol_in_force: IntGaugeVec,
     notices: IntCounterVec,
     protocol_end: GaugeVec,
@@ -222,6 +224,17 @@ impl Metrics {
                 "sealgate_memory_budget_in_use_bytes",
                 "Message data held in memory now, counted against the budget.",
             )?,
+            auth_failures: counter_vec(
+                r,
+                "sealgate_auth_failures_total",
+                "Failed AUTH attempts by reason (throttled: refused without a check).",
+                &["reason"],
+            )?,
+            auth_throttled_clients: gauge(
+                r,
+                "sealgate_auth_throttled_clients",
+                "Client addresses (IPv6: /64) whose AUTH attempts are refused now.",
+)?,
             notices: counter_vec(
                 r,
                 "sealgate_notices_total",
@@ -285,6 +298,9 @@ impl Metrics {
         }
         for result in ReloadResult::ALL {
             self.config_reloads.with_label_values(&[result.as_str()]);
+        }
+        for reason in AuthFailure::ALL {
+            self.auth_failures.with_label_values(&[reason.as_str()]);
         }
     }
 
@@ -389,6 +405,17 @@ impl Metrics {
     /// Message data held now; the session's memory budget calls this when it changes.
     pub fn set_memory_in_use(&self, bytes: u64) {
         self.memory_in_use.set(saturating_i64(bytes));
+    }
+
+    pub fn auth_failure(&self, reason: AuthFailure) {
+        self.auth_failures
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
+    pub fn set_auth_throttled_clients(&self, clients: usize) {
+        self.auth_throttled_clients
+            .set(i64::try_from(clients).unwrap_or(i64::MAX));
     }
 
     /// Copy the health state into `sealgate_next_hop_up` and `sealgate_audit_store_up`.

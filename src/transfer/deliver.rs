@@ -3,7 +3,7 @@
 //! transaction summarised in one log line and the counters. Each step can only turn a would-be
 //! 250 into a 4xx or 5xx.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tracing::{info, warn};
@@ -14,6 +14,9 @@ use crate::metrics::{NextHopError, Outcome};
 use crate::policy::{self, Decision, PolicyRecipient, Verdict};
 use crate::relay::{RelayError, Verified};
 use crate::reply::{replies, Reply, Status};
+
+/// How long a protected message waits for room in the memory budget before it is deferred.
+const INSPECTION_MEMORY_WAIT: Duration = Duration::from_secs(10);
 
 /// Why the SMTP side refused a message before it could be judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,10 +175,21 @@ impl Transfer {
             .judge_on
             .unwrap_or_else(|| chrono::Local::now().date_naive());
         let gateway = &self.core.gateway;
+        // Inspection's working memory (MIME tree, decoded parts, the archive) comes from the
+        // same budget as the buffers, reserved before it runs and held until the verdict.
+        let factor = settings.config.limits.inspection_memory_factor;
+        let working = message.len().saturating_mul(factor);
+        let Some(reservation) = gateway
+            .reserve_within(working, INSPECTION_MEMORY_WAIT)
+            .await
+        else {
+            warn!(id = %tx.id, bytes = working, "no room in the memory budget to inspect; deferring");
+            return Err(replies::memory_full());
+        };
         let started = Instant::now();
         let permit = gateway.inspection_permit().await;
         let job = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _held = (permit, reservation);
             let decision = policy::evaluate(&settings.registry, &recipients, &message, today);
             (message, decision)
         });

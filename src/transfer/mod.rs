@@ -302,7 +302,7 @@ impl Transfer {
             }
         }
         self.tx = Some(Transaction {
-            id: transaction_id(),
+            id: transaction_id(settings.config.instance_name()),
             received_at: Utc::now(),
             started: Instant::now(),
             settings,
@@ -595,16 +595,46 @@ fn refusal_for(error: &RelayError) -> (Reply, DeliveryFailure) {
     }
 }
 
-/// Unique across restarts and instances: time, process and a counter.
-fn transaction_id() -> String {
+/// A transaction id unique across instances and restarts without relying on the PID (which is
+/// 1 in every container): the instance name, the time in microseconds, a random number drawn
+/// once per process and a counter, e.g. `sealgate-1.0627A1B2C3D4E-9F3C01AA00000007`.
+/// Characters of the instance name outside letters, digits, `-`, `_` and `.` become `-`, so
+/// the id stays one token in the Received header and the logs.
+pub fn transaction_id(instance: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let micros = Utc::now().timestamp_micros() as u64;
+    static NONCE: OnceLock<u32> = OnceLock::new();
+    let nonce = *NONCE.get_or_init(process_nonce);
+    let micros = Utc::now().timestamp_micros().max(0) as u64;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{:013X}{:04X}{:04X}",
-        micros,
-        std::process::id() & 0xFFFF,
-        n & 0xFFFF
-    )
+    let name: String = instance
+        .chars()
+        .take(MAX_ID_INSTANCE_CHARS)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{name}.{micros:013X}-{nonce:08X}{n:08X}")
+}
+
+/// Characters of the instance name kept in a transaction id.
+const MAX_ID_INSTANCE_CHARS: usize = 64;
+
+/// 32 random bits for this process: from the operating system, else from the standard
+/// library's per-process random hash keys.
+fn process_nonce() -> u32 {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    let mut bytes = [0u8; 4];
+    if OsRng.try_fill_bytes(&mut bytes).is_ok() {
+        return u32::from_le_bytes(bytes);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or(0) as u128);
+    hasher.finish() as u32
 }

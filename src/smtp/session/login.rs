@@ -1,11 +1,16 @@
 //! STARTTLS and AUTH: how a session becomes encrypted and, optionally, authenticated.
+//!
+//! Every AUTH attempt is first admitted by the gateway's throttle (per client address, shared
+//! by all its sessions), its password checked in the gateway's bounded pool, and a failure is
+//! answered after the throttle's growing delay.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
 use super::{Flow, Session};
-use crate::metrics::{Direction, SessionResult};
+use crate::credentials::throttle::Admission;
+use crate::metrics::{AuthFailure, Direction, SessionResult};
 use crate::reply::{replies, Reply, Status};
 use crate::smtp::connection::Line;
 
@@ -56,36 +61,75 @@ impl Session {
                 "Error: already authenticated or in a transaction",
             ));
         }
+        // Counted before the check: a burst of connections gets few checks between them.
+        let client = self.client.address.ip();
+        let gateway = self.core.gateway.clone();
+        if gateway.auth_throttle.admit(client, Instant::now()) == Admission::Refuse {
+            gateway.metrics.auth_failure(AuthFailure::Throttled);
+            gateway.publish_auth_throttle();
+            warn!(client = %self.client.address, "too many failed AUTH attempts; connection closed");
+            self.conn.queue(&Reply::new(
+                421,
+                Status(4, 7, 0),
+                format!(
+                    "{} Error: too many failed authentication attempts, try again later",
+                    self.hostname()
+                ),
+            ));
+            return Flow::Close(SessionResult::Error);
+        }
         let credentials = match mechanism {
             smtp_proto::AUTH_PLAIN => self.auth_plain(initial).await,
             smtp_proto::AUTH_LOGIN => self.auth_login(initial).await,
-            _ => {
-                return self.error(Reply::new(
-                    504,
-                    Status(5, 5, 4),
-                    "Unrecognized authentication type",
-                ))
+            _ => None,
+        };
+        let verified = match credentials {
+            Some((user, password)) => {
+                let users = self.settings.config.access.users.clone();
+                let dummy = self.settings.auth_dummy_hash.clone();
+                let name = user.clone();
+                let ok = gateway
+                    .auth_pool
+                    .run(move || crate::credentials::verify(&users, &dummy, &name, &password))
+                    .await;
+                Some((user, ok))
             }
+            None => None,
         };
-        let Some((user, password)) = credentials else {
-            return self.error(Reply::new(501, Status(5, 5, 2), "Cannot decode response"));
-        };
-        let users = self.settings.config.access.users.clone();
-        let name = user.clone();
-        let dummy = self.settings.auth_dummy_hash.clone();
-        let verified = tokio::task::spawn_blocking(move || {
-            crate::credentials::verify(&users, &dummy, &name, &password)
-        })
-        .await
-        .unwrap_or(false);
-        if verified {
-            info!(client = %self.client.address, user = %user, "authenticated");
-            self.client.auth_user = Some(user);
-            self.reply(replies::auth_ok())
-        } else {
-            warn!(client = %self.client.address, user = %user, "authentication failed");
-            self.error(replies::auth_failed())
+        match verified {
+            Some((user, true)) => {
+                gateway.auth_throttle.succeeded(client);
+                info!(client = %self.client.address, user = %user, "authenticated");
+                self.client.auth_user = Some(user);
+                self.reply(replies::auth_ok())
+            }
+            Some((user, false)) => {
+                gateway.metrics.auth_failure(AuthFailure::Credentials);
+                warn!(client = %self.client.address, user = %user, "authentication failed");
+                self.fail_slowly(client).await;
+                self.error(replies::auth_failed())
+            }
+            None => {
+                gateway.metrics.auth_failure(AuthFailure::Malformed);
+                self.fail_slowly(client).await;
+                if mechanism != smtp_proto::AUTH_PLAIN && mechanism != smtp_proto::AUTH_LOGIN {
+                    return self.error(Reply::new(
+                        504,
+                        Status(5, 5, 4),
+                        "Unrecognized authentication type",
+                    ));
+                }
+                self.error(Reply::new(501, Status(5, 5, 2), "Cannot decode response"))
+            }
         }
+    }
+
+    /// The throttle's growing wait before a failure is answered.
+    async fn fail_slowly(&mut self, client: std::net::IpAddr) {
+        let gateway = self.core.gateway.clone();
+        let delay = gateway.auth_throttle.failed(client, Instant::now());
+        gateway.publish_auth_throttle();
+        tokio::time::sleep(delay).await;
     }
 
     async fn auth_plain(&mut self, initial: String) -> Option<(String, String)> {

@@ -11,13 +11,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_proto::{Request, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8};
+use smtp_proto::{Request, MAIL_BODY_8BITMIME, MAIL_BODY_BINARYMIME, MAIL_SMTPUTF8};
 use tracing::warn;
 
 mod delivery;
 mod login;
 
 use super::connection::{Connection, ConnectionError, Line};
+use super::params::{declared_size, DeclaredSize};
 use crate::envelope::{has_source_route, Address};
 use crate::gateway::Settings;
 use crate::metrics::SessionResult;
@@ -158,6 +159,13 @@ impl Session {
             Err(smtp_proto::Error::InvalidRecipientAddress) => {
                 return self.refuse("bad_address", replies::bad_address("invalid syntax"))
             }
+            // The parser refuses some overflowing sizes itself: still a size over the limit.
+            Err(smtp_proto::Error::InvalidParameter { param: "SIZE" })
+                if declared_size(line) == DeclaredSize::Overflow =>
+            {
+                self.core.gateway.metrics.rejection("message_too_big");
+                return self.reply(replies::too_big());
+            }
             Err(e) => {
                 return self.refuse(
                     "syntax",
@@ -168,7 +176,7 @@ impl Session {
         match request {
             Request::Ehlo { host } => self.hello(host, true).await,
             Request::Helo { host } => self.hello(host, false).await,
-            Request::Mail { from } => self.mail(from).await,
+            Request::Mail { from } => self.mail(from, line).await,
             Request::Rcpt { to } => self.rcpt(to).await,
             Request::Data => self.data().await,
             Request::Rset => {
@@ -247,7 +255,7 @@ impl Session {
                 .any(|net| net.contains(&self.client.address.ip()))
     }
 
-    async fn mail(&mut self, from: smtp_proto::MailFrom<String>) -> Flow {
+    async fn mail(&mut self, from: smtp_proto::MailFrom<String>, line: &[u8]) -> Flow {
         if self.client.helo.is_none() {
             return self.error(replies::bad_sequence("Error: send HELO/EHLO first"));
         }
@@ -268,12 +276,32 @@ impl Session {
                 Err(e) => return self.refuse("bad_address", replies::bad_sender(&e.to_string())),
             }
         };
-        if from.size > self.settings.config.limits.max_message_size {
+        // RFC 3030 section 3: BINARYMIME only with BDAT, and CHUNKING is not offered.
+        if from.flags & MAIL_BODY_BINARYMIME != 0 {
+            return self.error(Reply::new(
+                504,
+                Status(5, 5, 4),
+                "Error: BODY=BINARYMIME needs CHUNKING, which is not offered",
+            ));
+        }
+        // The parser's own reading of SIZE= wraps around on overflow: read it again.
+        let size = match declared_size(line) {
+            DeclaredSize::Absent => 0,
+            DeclaredSize::Bytes(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            DeclaredSize::Overflow => usize::MAX,
+            DeclaredSize::Malformed => {
+                return self.refuse(
+                    "syntax",
+                    Reply::new(501, Status(5, 5, 4), "Syntax error: invalid parameter SIZE"),
+                )
+            }
+        };
+        if size > self.settings.config.limits.max_message_size {
             self.core.gateway.metrics.rejection("message_too_big");
             return self.reply(replies::too_big());
         }
         let params = MailParams {
-            size: from.size,
+            size,
             body_8bit: from.flags & MAIL_BODY_8BITMIME != 0,
             smtputf8: from.flags & MAIL_SMTPUTF8 != 0,
         };

@@ -1,6 +1,10 @@
-//! Per-client AUTH failure accounting, after Postfix's anvil and
-//! `smtpd_client_auth_rate_limit`: each failure makes the next answer slower, and a client
-//! that keeps failing is refused (`421 4.7.0`) until its window passes.
+//! Per-client AUTH accounting, after Postfix's anvil and `smtpd_client_auth_rate_limit`: each
+//! failure makes its answer slower, and a client that keeps failing is refused (`421 4.7.0`)
+//! until its window passes.
+//!
+//! An attempt counts when it is admitted, before its password is checked, and a success clears
+//! the client's count: so 100 connections that try at the same moment get `max_failures`
+//! password checks between them, not 100 (the checks are what costs memory and CPU).
 //!
 //! Clients are counted by address; IPv6 clients by their /64, since one host holds a whole
 //! /64 and would otherwise get a fresh budget per address. The table is bounded: when full,
@@ -45,94 +49,131 @@ pub enum Admission {
 
 #[derive(Debug, Clone, Copy)]
 struct Record {
+    /// Attempts admitted in the window (each counts as a failure until it succeeds).
+    attempts: u32,
+    /// Attempts that failed, for the delay.
     failures: u32,
     first: Instant,
     last: Instant,
 }
 
-pub struct AuthThrottle {
+impl Record {
+    fn new(now: Instant) -> Record {
+        Record {
+            attempts: 0,
+            failures: 0,
+            first: now,
+            last: now,
+        }
+    }
+}
+
+struct State {
     settings: ThrottleSettings,
-    clients: Mutex<HashMap<IpAddr, Record>>,
+    clients: HashMap<IpAddr, Record>,
+}
+
+pub struct AuthThrottle {
+    state: Mutex<State>,
 }
 
 impl AuthThrottle {
     pub fn new(settings: ThrottleSettings) -> AuthThrottle {
         AuthThrottle {
-            settings,
-            clients: Mutex::new(HashMap::new()),
+            state: Mutex::new(State {
+                settings,
+                clients: HashMap::new(),
+            }),
         }
     }
 
+    /// New limits (a reload); the clients' counts are kept.
+    pub fn configure(&self, settings: ThrottleSettings) {
+        if let Ok(mut state) = self.state.lock() {
+            state.settings = settings;
+        }
+    }
+
+    /// Counts an attempt of `client`; Refuse when it has used up its attempts in the window.
     pub fn admit(&self, client: IpAddr, now: Instant) -> Admission {
-        let Ok(clients) = self.clients.lock() else {
+        let Ok(mut state) = self.state.lock() else {
             return Admission::Refuse;
         };
-        match clients.get(&key(client)) {
-            Some(r) if self.current(r, now) && r.failures >= self.settings.max_failures => {
-                Admission::Refuse
-            }
-            _ => Admission::Check,
+        let State { settings, clients } = &mut *state;
+        let key = key(client);
+        if !clients.contains_key(&key) && clients.len() >= settings.max_clients {
+            make_room(settings, clients, now);
         }
+        let record = clients.entry(key).or_insert(Record::new(now));
+        if !current(settings, record, now) {
+            *record = Record::new(now);
+        }
+        record.last = now;
+        if record.attempts >= settings.max_failures {
+            return Admission::Refuse;
+        }
+        record.attempts += 1;
+        Admission::Check
     }
 
-    /// Records a failure; returns how long to wait before answering it.
+    /// Records that an admitted attempt failed; returns how long to wait before answering it:
+    /// `base_delay` after the first failure, doubling with each further one, up to `max_delay`.
     pub fn failed(&self, client: IpAddr, now: Instant) -> Duration {
-        let Ok(mut clients) = self.clients.lock() else {
-            return self.settings.max_delay;
+        let Ok(mut state) = self.state.lock() else {
+            return Duration::ZERO;
         };
-        let key = key(client);
-        if !clients.contains_key(&key) && clients.len() >= self.settings.max_clients {
-            self.make_room(&mut clients, now);
-        }
-        let record = clients.entry(key).or_insert(Record {
-            failures: 0,
-            first: now,
-            last: now,
-        });
-        if !self.current(record, now) {
-            *record = Record {
-                failures: 0,
-                first: now,
-                last: now,
-            };
-        }
-        record.failures = record.failures.saturating_add(1);
-        record.last = now;
-        let doublings = record.failures.saturating_sub(1).min(16);
-        self.settings
+        let State { settings, clients } = &mut *state;
+        let failures = match clients.get_mut(&key(client)) {
+            Some(record) => {
+                record.failures = record.failures.saturating_add(1);
+                record.last = now;
+                record.failures
+            }
+            None => 1,
+        };
+        let doublings = failures.saturating_sub(1).min(16);
+        settings
             .base_delay
             .saturating_mul(1 << doublings)
-            .min(self.settings.max_delay)
+            .min(settings.max_delay)
     }
 
-    /// A successful AUTH clears the client's failures.
+    /// A successful AUTH clears the client's count.
     pub fn succeeded(&self, client: IpAddr) {
-        if let Ok(mut clients) = self.clients.lock() {
-            clients.remove(&key(client));
+        if let Ok(mut state) = self.state.lock() {
+            state.clients.remove(&key(client));
         }
     }
 
-    /// Clients currently refused, for the gauge.
+    /// Clients refused now, for the gauge.
     pub fn throttled(&self, now: Instant) -> usize {
-        self.clients.lock().map_or(0, |clients| {
-            clients
+        self.state.lock().map_or(0, |state| {
+            state
+                .clients
                 .values()
-                .filter(|r| self.current(r, now) && r.failures >= self.settings.max_failures)
+                .filter(|r| {
+                    current(&state.settings, r, now) && r.attempts >= state.settings.max_failures
+                })
                 .count()
         })
     }
 
-    fn current(&self, record: &Record, now: Instant) -> bool {
-        now.duration_since(record.first) < self.settings.window
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.state.lock().map_or(0, |s| s.clients.len())
     }
+}
 
-    fn make_room(&self, clients: &mut HashMap<IpAddr, Record>, now: Instant) {
-        clients.retain(|_, r| self.current(r, now));
-        if clients.len() >= self.settings.max_clients {
-            let stalest = clients.iter().min_by_key(|(_, r)| r.last).map(|(k, _)| *k);
-            if let Some(k) = stalest {
-                clients.remove(&k);
-            }
+fn current(settings: &ThrottleSettings, record: &Record, now: Instant) -> bool {
+    now.duration_since(record.first) < settings.window
+}
+
+fn make_room(settings: &ThrottleSettings, clients: &mut HashMap<IpAddr, Record>, now: Instant) {
+    clients.retain(|_, r| current(settings, r, now));
+    if clients.len() >= settings.max_clients {
+        let stalest = clients.iter().min_by_key(|(_, r)| r.last).map(|(k, _)| *k);
+        if let Some(k) = stalest {
+            clients.remove(&k);
         }
     }
 }
@@ -192,11 +233,23 @@ mod tests {
     }
 
     #[test]
+    fn attempts_count_before_their_check_so_a_burst_gets_few_checks() {
+        let throttle = AuthThrottle::new(settings());
+        let client: IpAddr = "192.0.2.9".parse().unwrap();
+        let t0 = Instant::now();
+        let admitted = (0..100)
+            .filter(|_| throttle.admit(client, t0) == Admission::Check)
+            .count();
+        assert_eq!(admitted, 3);
+    }
+
+    #[test]
     fn success_clears_and_ipv6_counts_per_64() {
         let throttle = AuthThrottle::new(settings());
         let t0 = Instant::now();
         for host in 1..=3 {
             let client: IpAddr = format!("2001:db8:1:2::{host}").parse().unwrap();
+            assert_eq!(throttle.admit(client, t0), Admission::Check);
             throttle.failed(client, t0);
         }
         let fourth: IpAddr = "2001:db8:1:2::99".parse().unwrap();
@@ -210,8 +263,8 @@ mod tests {
         let throttle = AuthThrottle::new(settings());
         let t0 = Instant::now();
         for i in 0..1000u32 {
-            throttle.failed(IpAddr::from(i.to_be_bytes()), t0);
+            throttle.admit(IpAddr::from(i.to_be_bytes()), t0);
         }
-        assert!(throttle.clients.lock().unwrap().len() <= 10);
+        assert!(throttle.remembered() <= 10);
     }
 }

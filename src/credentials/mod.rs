@@ -5,8 +5,14 @@
 //! (and the allocator keeps them). [`CheckPool`] runs at most a fixed number of checks at once;
 //! the rest wait their turn without allocating. An unknown user name is checked against a
 //! dummy hash with the same parameters, so the answer takes as long as for a real user and
-//! names cannot be guessed by timing.
+//! names cannot be guessed by timing. [`throttle::AuthThrottle`] limits the attempts per client.
+//!
+//! The pool and the throttle live in the gateway, shared by every session: a bound per
+//! session would be no bound at all.
 
+pub mod throttle;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
@@ -52,12 +58,21 @@ pub fn dummy_hash(users: &[User]) -> String {
 #[derive(Clone)]
 pub struct CheckPool {
     permits: Arc<Semaphore>,
+    counts: Arc<Counts>,
+}
+
+/// Checks running now and the most ever seen at once (what tests and the bench assert on).
+#[derive(Default)]
+struct Counts {
+    running: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 impl CheckPool {
     pub fn new(size: usize) -> CheckPool {
         CheckPool {
             permits: Arc::new(Semaphore::new(size.max(1))),
+            counts: Arc::default(),
         }
     }
 
@@ -66,7 +81,21 @@ impl CheckPool {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
-        tokio::task::spawn_blocking(check).await.unwrap_or(false)
+        let counts = self.counts.clone();
+        tokio::task::spawn_blocking(move || {
+            let now = counts.running.fetch_add(1, Ordering::SeqCst) + 1;
+            counts.peak.fetch_max(now, Ordering::SeqCst);
+            let verdict = check();
+            counts.running.fetch_sub(1, Ordering::SeqCst);
+            verdict
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// The most checks that ran at the same moment since the pool was made.
+    pub fn peak_running(&self) -> usize {
+        self.counts.peak.load(Ordering::SeqCst)
     }
 
     /// Checks running or waiting right now is `size - available`.

@@ -1,0 +1,476 @@
+#!/usr/bin/env python3
+"""sealgate under abuse (issue 12): hostile sessions while ordinary mail keeps flowing.
+
+Starts an aiosmtpd next hop (a subprocess that counts what it receives by an X-Abuse-Id header)
+and sealgate (STARTTLS with a certificate made here by openssl, one AUTH user), then runs
+phases alternately, so the two conditions share the machine's state:
+
+  quiet    only ordinary 5 KB mail (S concurrent senders, a new connection per message);
+  attack   the same ordinary mail while N hostile sessions run: idle (greeting, EHLO, sit),
+           trickling (SIZE=37748736, then 100 bytes a second), failing AUTH over STARTTLS
+           (reconnecting after each 421), 36 MB messages, and nested-MIME protected messages.
+
+Hostile sessions come from 127.0.1.x .. 127.0.7.x (so the per-address limits apply to each
+address as they would to a botnet), ordinary mail from 127.0.0.1. All traffic stays on
+loopback; every phase has a fixed length; every process started here is stopped at the end.
+
+Reports (one JSON object on stdout): the gateway's peak RSS (VmHWM from /proc/PID/status)
+against limits.memory_budget, ordinary throughput under attack as a ratio of quiet
+throughput, the hostile sessions' reply codes, and whether the sink got every message that
+was answered 250 exactly once (and nothing that was not).
+
+    python3 bench/abuse.py --sealgate target/release/sealgate            # 1,000 hostile sessions
+    python3 bench/abuse.py --sealgate BIN --scale 0.3 --phase-seconds 20 # reduced
+Needs: python3, aiosmtpd (pip install aiosmtpd), openssl.
+"""
+
+import argparse
+import asyncio
+import base64
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+SINK_CODE = r"""
+import asyncio, json, signal, sys
+from aiosmtpd.controller import Controller
+counts = {}
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        data = envelope.original_content or b""
+        at = data.find(b"X-Abuse-Id: ")
+        key = data[at + 12: data.find(b"\r\n", at)].decode() if at >= 0 else "none"
+        counts[key] = counts.get(key, 0) + 1
+        return "250 2.0.0 Ok"
+port, out = int(sys.argv[1]), sys.argv[2]
+c = Controller(Handler(), hostname="127.0.0.1", port=port, data_size_limit=64 * 1024 * 1024,
+               decode_data=False)
+c.start()
+def stop(*_):
+    c.stop()
+    with open(out, "w") as f:
+        json.dump(counts, f)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+signal.pause()
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def read_reply(reader):
+    code = None
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("closed")
+        code = int(line[:3])
+        if line[3:4] != b"-":
+            return code, line
+
+
+async def command(reader, writer, line):
+    writer.write(line + b"\r\n")
+    await writer.drain()
+    return await read_reply(reader)
+
+
+def message(ident, body):
+    """Head and body, written one after the other (a 36 MB body is not copied). Bodies made
+    here have no line that starts with a dot, so they need no dot-stuffing."""
+    head = (
+        f"From: <bench@opgroeien.be>\r\nTo: <sink@example.net>\r\nSubject: abuse\r\n"
+        f"X-Abuse-Id: {ident}\r\n\r\n"
+    ).encode()
+    return head, body
+
+
+def ordinary_body(size=5000):
+    line = b"x" * 78 + b"\r\n"
+    return line * (size // len(line))
+
+
+def nested_body(depth, total):
+    """A multipart nested `depth` deep with base64 parts: about `total` bytes."""
+    per = max(1, total // depth * 3 // 4)
+    out = []
+    for d in range(depth):
+        out.append(
+            f'Content-Type: multipart/mixed; boundary="b{d}"\r\n\r\n--b{d}\r\n'
+            f"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+            f'Content-Disposition: attachment; filename="f{d}.bin"\r\n\r\n'.encode()
+        )
+        out.append(base64.encodebytes(os.urandom(per)).replace(b"\n", b"\r\n"))
+        out.append(f"--b{d}\r\n".encode())
+    for d in reversed(range(depth)):
+        out.append(f"--b{d}--\r\n".encode())
+    return b"".join(out)
+
+
+class Stats:
+    def __init__(self):
+        self.accepted = []  # ids answered 250
+        self.codes = {}
+
+    def code(self, kind, code):
+        key = f"{kind}:{code}"
+        self.codes[key] = self.codes.get(key, 0) + 1
+
+
+async def send_one(host, port, sender, rcpt, data, ident, stats, kind, local=None):
+    """One transaction on a new connection; records the final code; True when 250."""
+    try:
+        reader, writer = await asyncio.open_connection(
+            host, port, local_addr=(local, 0) if local else None, limit=1 << 20
+        )
+    except OSError:
+        stats.code(kind, "connect")
+        return False
+    try:
+        code, _ = await read_reply(reader)
+        if code != 220:
+            stats.code(kind, code)
+            return False
+        await command(reader, writer, b"EHLO bench.example")
+        for line in (f"MAIL FROM:<{sender}>".encode(), f"RCPT TO:<{rcpt}>".encode(), b"DATA"):
+            code, _ = await command(reader, writer, line)
+            if code not in (250, 354):
+                stats.code(kind, code)
+                return False
+        for part in data:
+            writer.write(part)
+        writer.write(b".\r\n")
+        await writer.drain()
+        code, _ = await read_reply(reader)
+        stats.code(kind, code)
+        if code == 250:
+            stats.accepted.append(ident)
+        writer.write(b"QUIT\r\n")
+        await writer.drain()
+        return code == 250
+    except (ConnectionError, OSError, ValueError):
+        stats.code(kind, "closed")
+        return False
+    finally:
+        writer.close()
+
+
+async def ordinary(args, stats, stop, tag):
+    sent = 0
+    counter = 0
+
+    async def sender(n):
+        nonlocal sent, counter
+        while not stop.is_set():
+            counter += 1
+            ident = f"{tag}-{n}-{counter}"
+            if await send_one(
+                "127.0.0.1", args.port, "bench@opgroeien.be", "sink@example.net",
+                message(ident, ordinary_body()), ident, stats, "ordinary", "127.0.0.1",
+            ):
+                sent += 1
+
+    await asyncio.gather(*(sender(n) for n in range(args.senders)))
+    return sent
+
+
+def attacker_address(i):
+    return f"127.0.{1 + i % 7}.{1 + (i // 7) % 250}"
+
+
+async def hostile(kind, i, args, stats, stop, tls_ctx):
+    local = attacker_address(i)
+    while not stop.is_set():
+        writer = None
+        try:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", args.port, local_addr=(local, 0), limit=1 << 20
+            )
+            code, _ = await read_reply(reader)
+            if code != 220:
+                stats.code(kind, code)
+                await asyncio.sleep(1)
+                continue
+            await command(reader, writer, b"EHLO hostile.example")
+            if kind == "idle":
+                await stop.wait()
+            elif kind == "trickle":
+                for line in (b"MAIL FROM:<t@opgroeien.be> SIZE=37748736", b"RCPT TO:<sink@example.net>", b"DATA"):
+                    code, _ = await command(reader, writer, line)
+                writer.write(b"X-Abuse-Id: trickle\r\n\r\n")
+                while not stop.is_set():
+                    writer.write(b"y" * 98 + b"\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(1)
+                    if reader.at_eof():
+                        break
+                code, _ = await asyncio.wait_for(read_reply(reader), 5)
+                stats.code(kind, code)
+            elif kind == "auth":
+                code, _ = await command(reader, writer, b"STARTTLS")
+                await writer.start_tls(tls_ctx, server_hostname="sealgate.bench")
+                await command(reader, writer, b"EHLO hostile.example")
+                wrong = base64.b64encode(b"\0bench\0wrong-%d" % random.randrange(1 << 30))
+                while not stop.is_set():
+                    code, _ = await command(reader, writer, b"AUTH PLAIN " + wrong)
+                    stats.code(kind, code)
+                    if code == 421:
+                        break
+                await asyncio.sleep(0.5)
+            elif kind in ("big", "nested"):
+                writer.close()
+                writer = None
+                rcpt = "sink@example.net" if kind == "big" else "kindengezin@wervik.be"
+                body = args.big_body if kind == "big" else args.nested_body
+                ident = f"{kind}-{i}-{time.monotonic_ns()}"
+                await send_one("127.0.0.1", args.port, "h@opgroeien.be", rcpt,
+                               message(ident, body), ident, stats, kind, local)
+        except (ConnectionError, OSError, ValueError, asyncio.TimeoutError, ssl.SSLError):
+            stats.code(kind, "closed")
+            await asyncio.sleep(0.5)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+def vm(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def client_tls():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+async def hostile_load(settings, seconds):
+    """All hostile sessions for `seconds`, then a grace for replies; returns codes and ids."""
+    args = argparse.Namespace(**settings)
+    args.big_body = ordinary_body(int(args.big_mb * 1_000_000))
+    args.nested_body = nested_body(40, int(args.nested_mb * 1_000_000))
+    stats, stop, tls_ctx = Stats(), asyncio.Event(), client_tls()
+    n = int(1000 * args.scale)
+    # Per 20 sessions: 8 idle, 6 trickling, 4 failing AUTH, 1 big, 1 nested (interleaved).
+    mix = ["idle", "trickle", "auth", "idle", "trickle", "big", "idle", "auth", "trickle",
+           "idle", "nested", "trickle", "idle", "auth", "trickle", "idle", "auth", "idle",
+           "trickle", "idle"]
+    mix = [kind for kind in mix if kind in args.kinds]
+    tasks = [asyncio.create_task(hostile(mix[i % len(mix)], i, args, stats, stop, tls_ctx))
+             for i in range(n)]
+    await asyncio.sleep(seconds)
+    stop.set()
+    # Transactions in flight get their answer, as a sending server waits for it (10 minutes
+    # in RFC 5321; here `grace`): a client that gives up earlier is a duplicate waiting to
+    # happen, not a loss.
+    await asyncio.wait(tasks, timeout=args.grace)
+    for t in tasks:
+        t.cancel()
+    return stats.codes, stats.accepted
+
+
+def hostile_process(settings, seconds, queue):
+    """The hostile load in a process of its own, so the ordinary senders keep their own CPU
+    share of the client side and measure the gateway, not this script."""
+    queue.put(asyncio.run(hostile_load(settings, seconds)))
+
+
+async def phase(args, attack, stats, tag, pid):
+    stop = asyncio.Event()
+    child = None
+    if attack:
+        settings = {k: getattr(args, k)
+                    for k in ("port", "scale", "kinds", "big_mb", "nested_mb", "grace")}
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        child = ctx.Process(target=hostile_process,
+                            args=(settings, args.phase_seconds + 4, queue))
+        child.start()
+        await asyncio.sleep(4)  # let them connect and start
+    ord_task = asyncio.create_task(ordinary(args, stats, stop, tag))
+    started = time.monotonic()
+    peak_rss = 0
+    while time.monotonic() - started < args.phase_seconds:
+        await asyncio.sleep(1)
+        peak_rss = max(peak_rss, vm(pid, "VmRSS"))
+    stop.set()
+    sent = await ord_task
+    elapsed = time.monotonic() - started
+    if child is not None:
+        codes, accepted = await asyncio.get_running_loop().run_in_executor(None, queue.get)
+        child.join(30)
+        for key, count in codes.items():
+            stats.codes[key] = stats.codes.get(key, 0) + count
+        stats.accepted.extend(accepted)
+        await drain(args)
+    return sent / elapsed, peak_rss
+
+
+async def drain(args, limit=60):
+    """Waits (up to `limit` seconds) until the gateway has no hostile session left, so the
+    next quiet phase does not measure the attack's backlog (big messages still relaying)."""
+    for _ in range(limit):
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", args.metrics_port)
+            writer.write(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            text = (await reader.read()).decode(errors="replace")
+            writer.close()
+            active = next(float(l.split()[1]) for l in text.splitlines()
+                          if l.startswith("sealgate_sessions_active "))
+            if active <= 1:
+                return
+        except (OSError, StopIteration, ValueError, IndexError):
+            pass
+        await asyncio.sleep(1)
+
+
+async def main_async(args, pid):
+    stats = Stats()
+    rates = {"quiet": [], "attack": []}
+    peaks = []
+    for rep in range(args.reps):
+        for attack in (False, True):
+            name = "attack" if attack else "quiet"
+            rate, peak = await phase(args, attack, stats, f"{name}{rep}", pid)
+            rates[name].append(rate)
+            peaks.append(peak)
+            print(f"{name} {rep}: {rate:.1f} ordinary msg/s, RSS peak {peak / 2**20:.0f} MiB",
+                  file=sys.stderr)
+    return stats, rates, peaks
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sealgate", required=True)
+    p.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000 hostile sessions")
+    p.add_argument("--phase-seconds", type=float, default=30)
+    p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--senders", type=int, default=4, help="concurrent ordinary senders")
+    p.add_argument("--big-mb", type=float, default=36)
+    p.add_argument("--nested-mb", type=float, default=10)
+    p.add_argument("--grace", type=float, default=120,
+                   help="seconds hostile transactions in flight get for their answer")
+    p.add_argument("--kinds", default="idle,trickle,auth,big,nested",
+                   help="hostile kinds to run (to see what costs what)")
+    args = p.parse_args()
+    args.kinds = args.kinds.split(",")
+
+    tmp = tempfile.mkdtemp(prefix="sealgate-abuse.")
+    procs = []
+    try:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=sealgate.bench", "-keyout", f"{tmp}/key.pem", "-out", f"{tmp}/cert.pem"],
+            check=True, capture_output=True)
+        hashed = subprocess.run([args.sealgate, "hash-password"], input=b"right-password\n",
+                                check=True, capture_output=True).stdout.decode().strip()
+        args.port, sink_port, args.metrics_port = free_port(), free_port(), free_port()
+        budget = 1 << 30
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        fixture = open(os.path.join(root, "fixtures/messages/sealgate-test.toml")).read()
+        policy = fixture[fixture.index("[policy]"):]
+        with open(f"{tmp}/sealgate.toml", "w") as f:
+            f.write(f"""[smtp]
+listen = ["127.0.0.1:{args.port}"]
+hostname = "sealgate.bench"
+[smtp.tls]
+cert = "{tmp}/cert.pem"
+key = "{tmp}/key.pem"
+[limits]
+memory_budget = {budget}
+max_sessions = 1500
+[access]
+client_networks = ["127.0.0.0/8"]
+[[access.users]]
+name = "bench"
+password_hash = "{hashed}"
+[relay]
+next_hop = "smtp://127.0.0.1:{sink_port}"
+tls = "none"
+[metrics]
+listen = "127.0.0.1:{args.metrics_port}"
+[audit]
+store = "sqlite:{tmp}/audit.db"
+[log]
+level = "warn"
+""" + policy)
+        sink_out = f"{tmp}/sink.json"
+        sink = subprocess.Popen([sys.executable, "-c", SINK_CODE, str(sink_port), sink_out])
+        procs.append(sink)
+        gw = subprocess.Popen([args.sealgate, "serve", "--config", f"{tmp}/sealgate.toml"],
+                              stderr=open(f"{tmp}/gateway.log", "w"))
+        procs.append(gw)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", args.port), 0.2).close()
+                socket.create_connection(("127.0.0.1", sink_port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        stats, rates, peaks = asyncio.run(main_async(args, gw.pid))
+        hwm = vm(gw.pid, "VmHWM")
+        time.sleep(2)
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(10)
+        got = json.load(open(sink_out))
+        accepted = {}
+        for ident in stats.accepted:
+            accepted[ident] = accepted.get(ident, 0) + 1
+        lost = [i for i in accepted if got.get(i, 0) == 0]
+        duplicated = [i for i in got if i != "trickle" and got[i] > 1]
+        unanswered = [i for i in got if i not in accepted and i not in ("none", "trickle")]
+        unanswered_kinds = {}
+        for i in unanswered:
+            kind = i.split("-")[0]
+            unanswered_kinds[kind] = unanswered_kinds.get(kind, 0) + 1
+        quiet = sum(rates["quiet"]) / len(rates["quiet"])
+        attack = sum(rates["attack"]) / len(rates["attack"])
+        print(json.dumps({
+            "hostile_sessions": int(1000 * args.scale),
+            "kinds": args.kinds,
+            "phase_seconds": args.phase_seconds,
+            "reps": args.reps,
+            "memory_budget_bytes": budget,
+            "peak_rss_bytes": hwm,
+            "peak_rss_over_budget_bytes": hwm - budget,
+            "ordinary_msgs_per_s_quiet": rates["quiet"],
+            "ordinary_msgs_per_s_attack": rates["attack"],
+            "throughput_ratio": attack / quiet if quiet else None,
+            "codes": dict(sorted(stats.codes.items())),
+            "accepted_250": len(accepted),
+            "sink_received": sum(got.values()),
+            "lost": len(lost),
+            "duplicated_at_sink": len(duplicated),
+            "at_sink_without_250": unanswered_kinds,
+        }, indent=1))
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
