@@ -157,8 +157,8 @@ fn builtin(code: ReasonCode) -> Text {
             false,
         ),
         R::OtherAttachment => with_fix(
-            "Naast het archief zit een andere bijlage of afbeelding (ook een logo).",
-            "Another file or image is beside the archive (a logo too).",
+            "Naast het 7z-archief zit een andere bijlage of afbeelding (ook een logo).",
+            "Another file or image is beside the 7z archive (a logo too).",
             "Alles in het archief, geen logo.",
             "All in the archive, no logo.",
         ),
@@ -544,7 +544,7 @@ mod tests {
         );
         let refusal = compose_for(&[R::OtherAttachment, R::NoArchive]);
         assert!(!refusal.lines[0].contains("other_attachment"));
-        assert!(!refusal.lines.join(" ").contains("beside the archive"));
+        assert!(!refusal.lines.join(" ").contains("beside the 7z archive"));
     }
 
     #[test]
