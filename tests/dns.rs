@@ -2,79 +2,23 @@
 //! implicit and null MX through the MX plan, addresses, TXT, TLSA believed only with the AD
 //! bit, NXDOMAIN, and a server that never answers (bounded wait).
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+mod inprocess;
+mod mx_support;
+
+use std::net::IpAddr;
 use std::time::Duration;
 
-use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
 use hickory_resolver::proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
 use hickory_resolver::proto::rr::rdata::{A, AAAA, MX, TLSA, TXT};
-use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use mx_support::{dns, name, DnsServer, Zone};
 use sealgate::relay::dns::{Dns, DnsError, TlsaAnswer};
 use sealgate::relay::mx::{plan, MxPlan};
 use tokio::net::UdpSocket;
 
-type Zone = HashMap<(String, RecordType), Vec<RData>>;
-
-struct Server {
-    address: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap()
-}
-
 /// Answers from `zone`; names it does not know are NXDOMAIN; AD is set when `secure`.
-async fn serve(zone: Zone, secure: bool) -> Server {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let address = socket.local_addr().unwrap();
-    let zone = Arc::new(zone);
-    let task = tokio::spawn(async move {
-        let mut buffer = vec![0u8; 4096];
-        loop {
-            let Ok((n, peer)) = socket.recv_from(&mut buffer).await else {
-                return;
-            };
-            let Ok(request) = Message::from_vec(&buffer[..n]) else {
-                continue;
-            };
-            let Some(query) = request.queries().first().cloned() else {
-                continue;
-            };
-            let asked = query.name().to_ascii().to_ascii_lowercase();
-            let mut response = Message::new();
-            response
-                .set_id(request.id())
-                .set_message_type(MessageType::Response)
-                .set_op_code(request.op_code())
-                .set_recursion_desired(true)
-                .set_recursion_available(true)
-                .set_authentic_data(secure)
-                .add_query(query.clone());
-            let known = zone.keys().any(|(n, _)| *n == asked);
-            match zone.get(&(asked.clone(), query.query_type())) {
-                Some(rdatas) => {
-                    for rdata in rdatas {
-                        response.add_answer(Record::from_rdata(name(&asked), 300, rdata.clone()));
-                    }
-                }
-                None if !known => {
-                    response.set_response_code(ResponseCode::NXDomain);
-                }
-                None => {}
-            }
-            let _ = socket.send_to(&response.to_vec().unwrap(), peer).await;
-        }
-    });
-    Server { address, task }
+async fn serve(zone: Zone, secure: bool) -> DnsServer {
+    dns(zone, secure, false).await
 }
 
 fn zone() -> Zone {
