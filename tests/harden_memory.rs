@@ -22,16 +22,6 @@ fn gauge(gateway: &TestGateway) -> u64 {
         .expect("the in-use gauge")
 }
 
-async fn wait_until(mut done: impl FnMut() -> bool) {
-    for _ in 0..2000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("condition not reached");
-}
-
 /// MAIL (with `params`), RCPT, DATA and the first `bytes` of a message that does not end.
 async fn start_message(smtp: &mut Smtp, params: &str, bytes: usize) {
     smtp.command(&format!("MAIL FROM:<{FROM}>{params}"))

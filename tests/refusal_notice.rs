@@ -43,14 +43,12 @@ fn bad_message() -> Vec<u8> {
 }
 
 async fn wait_for_notices(gateway: &TestGateway, n: usize) -> Vec<Vec<u8>> {
-    for _ in 0..100 {
-        let relayed = gateway.relayed();
-        if relayed.len() >= n {
-            return relayed.into_iter().map(|(_, message)| message).collect();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    gateway.relayed().into_iter().map(|(_, m)| m).collect()
+    wait_until(|| gateway.relayed().len() >= n).await;
+    gateway
+        .relayed()
+        .into_iter()
+        .map(|(_, message)| message)
+        .collect()
 }
 
 #[tokio::test]

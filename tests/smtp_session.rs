@@ -553,16 +553,6 @@ async fn a_spent_memory_budget_gets_452_4_3_1_and_frees_up_again() {
     assert_eq!(gateway.core.gateway.memory_in_use(), 0);
 }
 
-async fn wait_until(mut done: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("condition not reached");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Command limits, errors, timeouts, shutdown
 

@@ -236,7 +236,7 @@ pub(crate) fn chi_square(window: &[u8]) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// xorshift64*: a deterministic stand-in for ciphertext.

@@ -564,3 +564,14 @@ pub fn ordinary_message(subject: &str) -> Vec<u8> {
 pub fn fixture_message(name: &str) -> Vec<u8> {
     std::fs::read(repo(&format!("fixtures/messages/{name}"))).expect("read a fixture message")
 }
+
+/// Waits (up to 10 s, in steps of 5 ms) until `done` holds; panics otherwise.
+pub async fn wait_until(mut done: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("condition not reached");
+}
