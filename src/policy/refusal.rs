@@ -38,9 +38,10 @@ const LINE_OVERHEAD: usize = 12;
 const MAX_NAMED_RECIPIENTS_BYTES: usize = 120;
 
 /// The steps in 7-Zip, once for every archive reason.
-const SEVEN_ZIP_NL: &str = "7-Zip > Toevoegen aan archief: 7z, AES-256, Bestandsnamen versleutelen; wachtwoord per telefoon/sms.";
-const SEVEN_ZIP_EN: &str =
-    "7-Zip > Add to archive: 7z, AES-256, Encrypt file names; password by phone/SMS.";
+/// (7-Zip's 7z format encrypts with AES-256 only: there is nothing to choose.)
+const SEVEN_ZIP_NL: &str =
+    "7-Zip > Toevoegen aan archief: 7z, Bestandsnamen versleutelen; wachtwoord per telefoon/sms.";
+const SEVEN_ZIP_EN: &str = "7-Zip > Add to archive: 7z, Encrypt file names; password by phone/SMS.";
 
 /// One reason in the reply: what is wrong and what to do, in both languages.
 struct Text {
@@ -87,8 +88,9 @@ fn builtin(code: ReasonCode) -> Text {
             "Send nothing; ask the DPO.",
         ),
         R::UnrelatedRecipient => with_fix(
+            // The addresses once, in the first line (see UNRELATED_EN_NAMED).
             "Ontvangers buiten het protocol: {recipients}.",
-            "Recipients outside the protocol: {recipients}.",
+            "Recipients outside the protocol.",
             "Mail hen apart.",
             "Mail them separately.",
         ),
@@ -116,8 +118,8 @@ fn builtin(code: ReasonCode) -> Text {
             true,
         ),
         R::NotSevenZ => text(
-            "Een bijlage is een ander soort archief dan 7z (bv. zip).",
-            "An attachment is another kind of archive than 7z (e.g. zip).",
+            "Archief is geen 7z (bv. zip).",
+            "Archive is not 7z (e.g. zip).",
             true,
         ),
         R::ArchiveNotEncrypted => text(
@@ -126,23 +128,23 @@ fn builtin(code: ReasonCode) -> Text {
             true,
         ),
         R::ArchivePartiallyEncrypted => text(
-            "Het 7z-archief is maar gedeeltelijk versleuteld.",
+            "Het 7z-archief is maar deels versleuteld.",
             "The 7z archive is only partly encrypted.",
             true,
         ),
         R::ArchiveCorrupt => text(
-            "Het 7z-archief is beschadigd of een deel van meerdere volumes.",
-            "The 7z archive is damaged or one of several volumes.",
+            "Het 7z-archief is beschadigd of in delen.",
+            "The 7z archive is damaged or split.",
             true,
         ),
         R::HeaderNotEncrypted => text(
-            "De bestandsnamen in het 7z-archief zijn leesbaar.",
-            "The file names in the 7z archive can be read.",
+            "Bestandsnamen in het archief zijn leesbaar.",
+            "File names in the archive can be read.",
             true,
         ),
         R::WeakKeyDerivation => text(
-            "Het 7z-archief heeft een zwakke sleutel (niet door 7-Zip gemaakt).",
-            "The 7z archive has a weak key (not made by 7-Zip).",
+            "Zwakke sleutel: archief niet met 7-Zip gemaakt.",
+            "Weak key: archive not made with 7-Zip.",
             true,
         ),
         R::PasswordInMessage => with_fix(
@@ -152,15 +154,15 @@ fn builtin(code: ReasonCode) -> Text {
             "New archive, new password.",
         ),
         R::IdentifierInText => text(
-            "Rijksregister- of rekeningnummer buiten het archief.",
-            "National register or account number outside the archive.",
+            "Rijksregisternummer of IBAN buiten het archief.",
+            "National number or IBAN outside the archive.",
             false,
         ),
         R::OtherAttachment => with_fix(
-            "Naast het 7z-archief zit een andere bijlage of afbeelding (ook een logo).",
-            "Another file or image is beside the 7z archive (a logo too).",
-            "Alles in het archief, geen logo.",
-            "All in the archive, no logo.",
+            "Andere bijlage naast het archief (ook een logo).",
+            "Another file beside the archive (a logo too).",
+            "Alles in het archief.",
+            "All in the archive.",
         ),
         R::Tnef => text(
             "Outlook stuurde winmail.dat: kies opmaak HTML.",
@@ -170,8 +172,8 @@ fn builtin(code: ReasonCode) -> Text {
         R::UnjudgeableCryptoBlob => with_fix(
             "S/MIME of PGP kan de gateway niet nakijken.",
             "The gateway cannot check S/MIME or PGP.",
-            "Verstuur zonder S/MIME of PGP.",
-            "Send without S/MIME or PGP.",
+            "Zonder S/MIME of PGP.",
+            "Without S/MIME or PGP.",
         ),
     }
 }
@@ -252,7 +254,7 @@ pub struct Sentences {
 pub fn explain(facts: &RefusalFacts<'_>) -> Vec<Sentences> {
     reasons_to_explain(facts.reasons)
         .into_iter()
-        .map(|code| sentences(code, facts))
+        .map(|code| sentences(code, facts, Room::Notice))
         .collect()
 }
 
@@ -261,7 +263,18 @@ pub fn what_to_do(found: &[ReasonCode]) -> (String, String) {
     fixes(&reasons_to_explain(found))
 }
 
-fn sentences(code: ReasonCode, facts: &RefusalFacts<'_>) -> Sentences {
+/// Where sentences go: the bounded reply, or the notice, which has room for more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    Reply,
+    Notice,
+}
+
+/// `unrelated_recipient` in English for the notice: the reply names the addresses once, in its
+/// Dutch line, because twice would cost their length again.
+const UNRELATED_EN_NAMED: &str = "Recipients outside the protocol: {recipients}.";
+
+fn sentences(code: ReasonCode, facts: &RefusalFacts<'_>, room: Room) -> Sentences {
     let builtin = builtin(code);
     let (nl, en) = match facts.overrides.get(code.as_str()) {
         Some(text) => {
@@ -269,6 +282,9 @@ fn sentences(code: ReasonCode, facts: &RefusalFacts<'_>) -> Sentences {
             let nl = lines.next().unwrap_or_default().to_string();
             let en = lines.next().unwrap_or_default().to_string();
             (nl, en)
+        }
+        None if code == ReasonCode::UnrelatedRecipient && room == Room::Notice => {
+            (builtin.nl.to_string(), UNRELATED_EN_NAMED.to_string())
         }
         None => (builtin.nl.to_string(), builtin.en.to_string()),
     };
@@ -316,7 +332,10 @@ pub fn compose(facts: &RefusalFacts<'_>) -> Refusal {
     } else {
         [5, 7, 1]
     };
-    let sentences: Vec<Sentences> = explained.iter().map(|&c| sentences(c, facts)).collect();
+    let sentences: Vec<Sentences> = explained
+        .iter()
+        .map(|&c| sentences(c, facts, Room::Reply))
+        .collect();
     // Sentences are left out from the least useful end until the reply fits.
     for shown in (0..=explained.len()).rev() {
         let refusal = Refusal {
@@ -435,7 +454,10 @@ pub fn check_overrides(
             overrides,
         };
         let explained = reasons_to_explain(&reasons);
-        let all: Vec<Sentences> = explained.iter().map(|&c| sentences(c, &facts)).collect();
+        let all: Vec<Sentences> = explained
+            .iter()
+            .map(|&c| sentences(c, &facts, Room::Reply))
+            .collect();
         let full = Refusal {
             enhanced: [5, 7, 1],
             lines: lines(&explained, &all, help_url),
@@ -494,41 +516,108 @@ mod tests {
         }
     }
 
+    /// Every sentence of `codes` (those worth explaining) is in the reply, none left out.
+    fn assert_explained_in_full(refusal: &Refusal, codes: &[ReasonCode], recipient: &str) {
+        let text = refusal.lines.join("\n");
+        for code in reasons_to_explain(codes) {
+            let t = builtin(code);
+            for sentence in [t.nl, t.en] {
+                assert!(
+                    text.contains(&sentence.replace("{recipients}", recipient)),
+                    "{code:?} of {codes:?}: {text}"
+                );
+            }
+        }
+        assert!(!text.contains("(+"), "{codes:?}: {text}");
+        assert!(refusal.fits(), "{codes:?}: {}", refusal.wire_len());
+    }
+
     #[test]
     fn five_common_reasons_are_explained_in_full() {
         use ReasonCode as R;
-        let codes = [
-            R::NoArchive,
-            R::IdentifierInText,
-            R::UnrelatedRecipient,
-            R::PasswordInMessage,
-            R::Tnef,
-        ];
-        let refusal = compose_for(&codes);
-        let text = refusal.lines.join("\n");
-        for code in codes {
-            let t = builtin(code);
-            assert!(
-                text.contains(&t.nl.replace("{recipients}", "extern@gmail.com")),
-                "{code:?}: {text}"
+        // The second set is what tests/refusal_bounce_postfix.rs sends through Postfix: a PDF
+        // beside an archive with visible names, its password and an IBAN in the text, an
+        // external Cc.
+        for codes in [
+            [
+                R::NoArchive,
+                R::IdentifierInText,
+                R::UnrelatedRecipient,
+                R::PasswordInMessage,
+                R::Tnef,
+            ],
+            [
+                R::UnrelatedRecipient,
+                R::HeaderNotEncrypted,
+                R::PasswordInMessage,
+                R::IdentifierInText,
+                R::OtherAttachment,
+            ],
+        ] {
+            let refusal = compose_for(&codes);
+            assert_explained_in_full(&refusal, &codes, "extern@gmail.com");
+            let text = refusal.lines.join("\n");
+            assert_eq!(
+                text.matches("7-Zip > ").count(),
+                2,
+                "steps once per language"
             );
-            assert!(
-                text.contains(&t.en.replace("{recipients}", "extern@gmail.com")),
-                "{code:?}: {text}"
-            );
+            assert!(refusal.lines.last().unwrap().starts_with("Info: https://"));
         }
-        assert!(!text.contains("(+"), "{text}");
-        assert!(
-            refusal.wire_len() <= MAX_REPLY_BYTES,
-            "{}",
-            refusal.wire_len()
-        );
+    }
+
+    #[test]
+    fn any_four_reasons_are_explained_in_full_with_a_long_address_and_link() {
+        let recipient = "jan.janssens.extern@gmail.com";
+        let unrelated = vec![recipient.to_string()];
+        let overrides = BTreeMap::new();
+        // Structure and protocol reasons stand alone in practice (nothing else is judged).
+        let content: Vec<ReasonCode> = ReasonCode::ALL
+            .into_iter()
+            .filter(|&c| !is_structure(c) && c != ReasonCode::ProtocolNotInForce)
+            .collect();
+        let n = content.len();
+        for mask in 1u32..(1 << n) {
+            if mask.count_ones() > 4 {
+                continue;
+            }
+            let codes: Vec<ReasonCode> = (0..n)
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| content[i])
+                .collect();
+            let refusal = compose(&RefusalFacts {
+                reasons: &codes,
+                unrelated_recipients: &unrelated,
+                help_url: Some("https://intranet.opgroeien.be/veilig-mailen/7zip"),
+                protocol: "P",
+                overrides: &overrides,
+            });
+            assert_explained_in_full(&refusal, &codes, recipient);
+        }
+    }
+
+    #[test]
+    fn the_reply_names_external_addresses_once_and_the_notice_in_both_languages() {
+        let overrides = BTreeMap::new();
+        let unrelated = vec!["extern@gmail.com".to_string()];
+        let facts = RefusalFacts {
+            reasons: &[ReasonCode::UnrelatedRecipient],
+            unrelated_recipients: &unrelated,
+            help_url: None,
+            protocol: "P",
+            overrides: &overrides,
+        };
         assert_eq!(
-            text.matches("7-Zip > ").count(),
-            2,
-            "steps once per language"
+            compose(&facts)
+                .lines
+                .join(" ")
+                .matches("extern@gmail.com")
+                .count(),
+            1
         );
-        assert!(refusal.lines.last().unwrap().starts_with("Info: https://"));
+        let notice = explain(&facts);
+        assert!(notice[0].nl.contains("extern@gmail.com"), "{notice:?}");
+        assert!(notice[0].en.contains("extern@gmail.com"), "{notice:?}");
     }
 
     #[test]
@@ -544,7 +633,7 @@ mod tests {
         );
         let refusal = compose_for(&[R::OtherAttachment, R::NoArchive]);
         assert!(!refusal.lines[0].contains("other_attachment"));
-        assert!(!refusal.lines.join(" ").contains("beside the 7z archive"));
+        assert!(!refusal.lines.join(" ").contains("beside the archive"));
     }
 
     #[test]

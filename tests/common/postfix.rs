@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -39,10 +39,20 @@ impl PrivatePostfix {
     /// Starts Postfix listening on a free loopback port, relaying everything to
     /// `[127.0.0.1]:relay_port`. A 5xx from the relay keeps the mail queued (soft_bounce).
     pub fn start(relay_port: u16) -> PrivatePostfix {
+        PrivatePostfix::start_with(relay_port, free_port(), |_| Vec::new())
+    }
+
+    /// [`PrivatePostfix::start`] on `port`, with more `main.cf` settings: `extra` gets the
+    /// instance's temp dir (for mailboxes, maps) and returns `name=value` settings that are
+    /// applied after the defaults, so they override them.
+    pub fn start_with(
+        relay_port: u16,
+        port: u16,
+        extra: impl FnOnce(&Path) -> Vec<String>,
+    ) -> PrivatePostfix {
         let dir = TempDir::new().expect("temp dir");
         // The postfix user must reach the queue below the temp dir.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let port = free_port();
         let postfix = PrivatePostfix { dir, port };
         let config = postfix.config_dir();
         let data = postfix.dir.path().join("data");
@@ -53,7 +63,7 @@ impl PrivatePostfix {
         fs::copy("/etc/postfix/master.cf.proto", config.join("master.cf")).unwrap();
         fs::write(config.join("main.cf"), "").unwrap();
         let root = postfix.dir.path().display().to_string();
-        let settings = [
+        let mut settings = vec![
             "compatibility_level=3.6".to_string(),
             "myhostname=agency-mx.test".into(),
             "mydomain=agency.test".into(),
@@ -77,6 +87,7 @@ impl PrivatePostfix {
             "maximal_backoff_time=2s".into(),
             "queue_run_delay=1s".into(),
         ];
+        settings.extend(extra(postfix.dir.path()));
         let mut postconf = Command::new("postconf");
         postconf.arg("-c").arg(&config).arg("-e").args(&settings);
         run(&mut postconf);
@@ -113,6 +124,11 @@ impl PrivatePostfix {
 
     pub fn server(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The instance's temp dir (config, queue, data and whatever `start_with` put there).
+    pub fn root(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn config_dir(&self) -> PathBuf {
