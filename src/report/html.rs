@@ -96,6 +96,8 @@ table { border-collapse: collapse; width: 100%; margin: 1mm 0 2mm; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.6mm 1.5mm; text-align: left; vertical-align: top; }
 th { background: #eef3f8; font-weight: 600; }
 td.r, th.r { text-align: right; }
+td.r small { white-space: nowrap; }
+td.code code { word-break: normal; white-space: nowrap; }
 table.days td, table.days th { padding: 0.2mm 1.5mm; font-size: 9pt; }
 table.days td:first-child { white-space: nowrap; }
 .cards { display: flex; flex-wrap: wrap; gap: 2mm; margin: 2mm 0; }
@@ -254,10 +256,8 @@ fn outcome_series(report: &Report, values: impl Fn(&str) -> Vec<u64>) -> Vec<Ser
         .collect()
 }
 
-fn outcome_headers(report: &Report) -> String {
-    report
-        .outcome_keys
-        .iter()
+fn outcome_headers(keys: &[String]) -> String {
+    keys.iter()
         .map(|k| format!("<th class=\"r\">{}</th>", escape(&outcome_label(k))))
         .collect()
 }
@@ -295,7 +295,7 @@ fn days(out: &mut String, report: &Report, p: &ProtocolSummary, base: &str) {
     }
     out.push_str(&format!(
         "<table class=\"days\"><thead><tr><th>datum / date</th><th class=\"r\">overdrachten / transfers</th>{}</tr></thead><tbody>\n",
-        outcome_headers(report)
+        outcome_headers(&report.outcome_keys)
     ));
     for (d, day) in active {
         let d = d.to_string();
@@ -339,19 +339,30 @@ fn reasons(out: &mut String, report: &Report, p: &ProtocolSummary, base: &str) {
         &labels,
         &series,
     ));
+    // Only the outcomes that occur with a reason get a column: the meaning needs the room.
+    let keys: Vec<String> = report
+        .outcome_keys
+        .iter()
+        .filter(|k| {
+            p.reasons
+                .iter()
+                .any(|r| r.outcomes.get(*k).is_some_and(|&n| n > 0))
+        })
+        .cloned()
+        .collect();
     out.push_str(&format!(
         "</figure>\n<table class=\"block\"><thead><tr><th>reden / reason</th><th>betekenis / meaning</th>{}</tr></thead><tbody>\n",
-        outcome_headers(report)
+        outcome_headers(&keys)
     ));
     for (r, reason) in p.reasons.iter().enumerate() {
         let r = r.to_string();
         out.push_str(&format!(
-            "<tr><td><code>{}</code></td><td class=\"meaning\">{}<br><span class=\"muted\">{}</span></td>",
+            "<tr><td class=\"code\"><code>{}</code></td><td class=\"meaning\">{}<br><span class=\"muted\">{}</span></td>",
             escape(&reason.code),
             escape(&reason.meaning_nl),
             escape(&reason.meaning_en)
         ));
-        for key in &report.outcome_keys {
+        for key in &keys {
             let n = reason.outcomes.get(key).copied().unwrap_or(0);
             out.push_str(&format!(
                 "<td class=\"r\">{}</td>",
@@ -483,7 +494,7 @@ fn senders(out: &mut String, report: &Report, p: &ProtocolSummary, base: &str) {
     }
     out.push_str(&format!(
         "<table class=\"block\"><thead><tr><th>afzender / sender</th><th class=\"r\">overdrachten / transfers</th>{}</tr></thead><tbody>\n",
-        outcome_headers(report)
+        outcome_headers(&report.outcome_keys)
     ));
     for (s, sender) in p.senders.iter().enumerate() {
         let s = s.to_string();
