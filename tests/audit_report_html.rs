@@ -11,6 +11,8 @@ mod report_support;
 
 use audit_support::cli::{sealgate, stderr, stdout};
 use audit_support::PROTOCOL;
+use std::process::Output;
+
 use mail_parser::{MessageParser, MimeHeaders};
 use report_support::*;
 
@@ -116,33 +118,30 @@ fn an_empty_month_still_renders_with_every_day() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
-fn config_with_next_hop(f: &Fixture, next_hop: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(&f.config)
-        .unwrap()
-        .replace("smtp://127.0.0.1:10025", next_hop)
-        + "\n[notify]\nfrom = \"postmaster@agency.example\"\n";
-    let path = f.dir.path().join("mail.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+/// Runs `report --period 2025-10 --mail-to ...` on the fixture, with `relay.next_hop` at an
+/// in-process sink that greets with `greeting`.
+async fn mail_report(greeting: u16, to: &[&'static str]) -> (Output, mx_support::Sink, Fixture) {
+    let sink = mx_support::sink("127.0.0.1", 0, greeting, None).await;
+    let f = tokio::task::spawn_blocking(fixture).await.unwrap();
+    let text = std::fs::read_to_string(&f.config).unwrap().replace(
+        "smtp://127.0.0.1:10025",
+        &format!("smtp://{}", sink.address),
+    ) + "\n[notify]\nfrom = \"postmaster@agency.example\"\n";
+    let config = f.dir.path().join("mail.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut args = vec!["report", "--period", "2025-10"];
+    for address in to {
+        args.extend(["--mail-to", address]);
+    }
+    let out = tokio::task::spawn_blocking(move || sealgate(&args, &config))
+        .await
+        .unwrap();
+    (out, sink, f)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mail_carries_the_page_a_text_part_and_the_json() {
-    let sink = mx_support::sink("127.0.0.1", 0, 220, None).await;
-    let f = tokio::task::spawn_blocking(fixture).await.unwrap();
-    let config = config_with_next_hop(&f, &format!("smtp://{}", sink.address));
-    let args = [
-        "report",
-        "--period",
-        "2025-10",
-        "--mail-to",
-        "dpo@example.org",
-        "--mail-to",
-        "mail-admin@example.org",
-    ];
-    let out = tokio::task::spawn_blocking(move || sealgate(&args, &config))
-        .await
-        .unwrap();
+    let (out, sink, f) = mail_report(220, &["dpo@example.org", "mail-admin@example.org"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("mailed to dpo@example.org, mail-admin@example.org"));
 
@@ -158,6 +157,23 @@ async fn the_mail_carries_the_page_a_text_part_and_the_json() {
     assert_eq!(got.recipients.len(), 2);
     let message = MessageParser::default().parse(&got.data).expect("parses");
     assert!(message.subject().unwrap().contains("2025-10"));
+    let mut types: Vec<String> = message
+        .parts
+        .iter()
+        .filter_map(|p| p.content_type())
+        .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "application/json",
+            "multipart/alternative",
+            "multipart/mixed",
+            "text/html",
+            "text/plain"
+        ]
+    );
     let html = message.body_html(0).expect("an HTML part").into_owned();
     let text = message.body_text(0).expect("a text part").into_owned();
     assert!(html.contains("<svg") && !html.to_ascii_lowercase().contains("<script"));
@@ -184,19 +200,7 @@ async fn the_mail_carries_the_page_a_text_part_and_the_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_next_hop_fails_the_run_with_the_reason() {
-    let sink = mx_support::sink("127.0.0.1", 0, 421, None).await;
-    let f = tokio::task::spawn_blocking(fixture).await.unwrap();
-    let config = config_with_next_hop(&f, &format!("smtp://{}", sink.address));
-    let args = [
-        "report",
-        "--period",
-        "2025-10",
-        "--mail-to",
-        "dpo@example.org",
-    ];
-    let out = tokio::task::spawn_blocking(move || sealgate(&args, &config))
-        .await
-        .unwrap();
+    let (out, sink, _f) = mail_report(421, &["dpo@example.org"]).await;
     assert_ne!(out.status.code(), Some(0));
     let said = stderr(&out);
     assert!(said.contains("was not mailed"), "{said}");

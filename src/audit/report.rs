@@ -2,7 +2,7 @@
 //! of the records themselves. Pure functions over [`Transfer`]s, so they test without a store.
 //!
 //! [`Report`] is the one data structure behind every form of the report: `--json` serialises
-//! it, the text and the HTML page (`crate::report` above this module) only lay it out, so a
+//! it, the text and the HTML page (the top-level `report` module) only lay it out, so a
 //! figure on the page is a figure in the JSON. Outcomes and reason codes are never listed here
 //! by hand: the keys come from [`Outcome::ALL`] and from the records, so a new outcome or reason
 //! code appears in every form of the report without a change to this file. Fields are only ever

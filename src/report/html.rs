@@ -262,6 +262,24 @@ fn outcome_headers(keys: &[String]) -> String {
         .collect()
 }
 
+/// One cell per outcome key of `keys`: the count in `outcomes`, marked with the pointer
+/// `base` + `tokens` + `/outcomes/<key>`.
+fn outcome_cells(
+    keys: &[String],
+    outcomes: &std::collections::BTreeMap<String, u64>,
+    base: &str,
+    tokens: &[&str],
+) -> String {
+    keys.iter()
+        .map(|key| {
+            let n = outcomes.get(key).copied().unwrap_or(0);
+            let mut path = tokens.to_vec();
+            path.extend(["outcomes", key.as_str()]);
+            format!("<td class=\"r\">{}</td>", figure(n, &ptr(base, &path)))
+        })
+        .collect()
+}
+
 fn days(out: &mut String, report: &Report, p: &ProtocolSummary, base: &str) {
     out.push_str("<h3>Per dag / Per day</h3>\n<figure>");
     let labels: Vec<String> = p
@@ -304,13 +322,12 @@ fn days(out: &mut String, report: &Report, p: &ProtocolSummary, base: &str) {
             escape(&day.date),
             figure(day.transfers, &ptr(base, &["days", &d, "transfers"]))
         ));
-        for key in &report.outcome_keys {
-            let n = day.outcomes.get(key).copied().unwrap_or(0);
-            out.push_str(&format!(
-                "<td class=\"r\">{}</td>",
-                figure(n, &ptr(base, &["days", &d, "outcomes", key]))
-            ));
-        }
+        out.push_str(&outcome_cells(
+            &report.outcome_keys,
+            &day.outcomes,
+            base,
+            &["days", &d],
+        ));
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody></table>\n<p class=\"muted\">Dagen zonder overdrachten zijn weggelaten uit de tabel. / Days without transfers are left out of the table.</p>\n");
@@ -362,13 +379,12 @@ fn reasons(out: &mut String, report: &Report, p: &ProtocolSummary, base: &str) {
             escape(&reason.meaning_nl),
             escape(&reason.meaning_en)
         ));
-        for key in &keys {
-            let n = reason.outcomes.get(key).copied().unwrap_or(0);
-            out.push_str(&format!(
-                "<td class=\"r\">{}</td>",
-                figure(n, &ptr(base, &["reasons", &r, "outcomes", key]))
-            ));
-        }
+        out.push_str(&outcome_cells(
+            &keys,
+            &reason.outcomes,
+            base,
+            &["reasons", &r],
+        ));
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody></table>\n");
@@ -503,13 +519,12 @@ fn senders(out: &mut String, report: &Report, p: &ProtocolSummary, base: &str) {
             escape(&sender.address),
             figure(sender.transfers, &ptr(base, &["senders", &s, "transfers"]))
         ));
-        for key in &report.outcome_keys {
-            let n = sender.outcomes.get(key).copied().unwrap_or(0);
-            out.push_str(&format!(
-                "<td class=\"r\">{}</td>",
-                figure(n, &ptr(base, &["senders", &s, "outcomes", key]))
-            ));
-        }
+        out.push_str(&outcome_cells(
+            &report.outcome_keys,
+            &sender.outcomes,
+            base,
+            &["senders", &s],
+        ));
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody></table>\n");
