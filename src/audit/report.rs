@@ -15,7 +15,6 @@ use serde::Serialize;
 
 use super::{ChainReport, Outcome, Transfer};
 use crate::policy::refusal::{self, RefusalFacts};
-#[cfg(test)]
 use crate::policy::Verdict;
 use crate::reason::ReasonCode;
 
@@ -28,25 +27,42 @@ pub const MAX_INCOMPLETE_LISTED: usize = 50;
 /// The TLS key of a transfer that left in cleartext.
 pub const PLAINTEXT: &str = "plaintext";
 
-/// The keys of every outcome map, in display order: each [`Outcome`], then [`INCOMPLETE`].
-pub fn outcome_keys() -> Vec<String> {
-    Outcome::ALL
+/// The keys of every outcome map, in display order: each [`Outcome`], then the verdicts that
+/// relayed transfers of `transfers` carry besides `pass` (see [`outcome_key`]), then
+/// [`INCOMPLETE`].
+pub fn outcome_keys(transfers: &[Transfer]) -> Vec<String> {
+    let mut keys: Vec<String> = Outcome::ALL
         .iter()
         .map(|o| o.as_str().to_string())
-        .chain([INCOMPLETE.to_string()])
-        .collect()
+        .collect();
+    let mut extra: Vec<String> = transfers
+        .iter()
+        .map(outcome_key)
+        .filter(|k| k != INCOMPLETE && !keys.contains(k))
+        .collect();
+    extra.sort();
+    extra.dedup();
+    keys.extend(extra);
+    keys.push(INCOMPLETE.to_string());
+    keys
 }
 
-fn zero_outcomes() -> BTreeMap<String, u64> {
-    outcome_keys().into_iter().map(|k| (k, 0)).collect()
+fn zero_outcomes(keys: &[String]) -> BTreeMap<String, u64> {
+    keys.iter().map(|k| (k.clone(), 0)).collect()
 }
 
-/// The key a transfer counts under in the outcome maps.
-fn outcome_key(transfer: &Transfer) -> &'static str {
-    transfer
-        .outcome
-        .as_ref()
-        .map_or(INCOMPLETE, |o| o.outcome.as_str())
+/// The key a transfer counts under in the outcome maps: [`INCOMPLETE`] without an outcome;
+/// for a relayed transfer whose decision was not a plain `pass` (monitor mode's
+/// `would_reject`: relayed, though the rules would have refused it) that verdict, so such a
+/// kind of decision shows apart without a change here; else the outcome.
+fn outcome_key(transfer: &Transfer) -> String {
+    match &transfer.outcome {
+        None => INCOMPLETE.to_string(),
+        Some(o) if o.outcome == Outcome::Relayed && transfer.record.verdict != Verdict::Pass => {
+            transfer.record.verdict.as_str().to_string()
+        }
+        Some(o) => o.outcome.as_str().to_string(),
+    }
 }
 
 /// The counts for one protocol in one period.
@@ -248,9 +264,10 @@ pub fn summarize(
         }
     }
     let days = days_of(since, until);
+    let keys = outcome_keys(transfers);
     by_protocol
         .into_iter()
-        .map(|(id, transfers)| protocol_summary(id, &transfers, &days))
+        .map(|(id, transfers)| protocol_summary(id, &transfers, &days, &keys))
         .collect()
 }
 
@@ -265,16 +282,21 @@ fn days_of(since: DateTime<Utc>, until: DateTime<Utc>) -> Vec<NaiveDate> {
         .collect()
 }
 
-fn protocol_summary(id: String, transfers: &[&Transfer], days: &[NaiveDate]) -> ProtocolSummary {
+fn protocol_summary(
+    id: String,
+    transfers: &[&Transfer],
+    days: &[NaiveDate],
+    keys: &[String],
+) -> ProtocolSummary {
     let mut summary = ProtocolSummary {
         protocol: id,
-        outcomes: zero_outcomes(),
+        outcomes: zero_outcomes(keys),
         days: days
             .iter()
             .map(|d| DaySummary {
                 date: d.format("%Y-%m-%d").to_string(),
                 transfers: 0,
-                outcomes: zero_outcomes(),
+                outcomes: zero_outcomes(keys),
             })
             .collect(),
         ..ProtocolSummary::default()
@@ -285,6 +307,7 @@ fn protocol_summary(id: String, transfers: &[&Transfer], days: &[NaiveDate]) -> 
     for transfer in transfers {
         count(&mut summary, transfer);
         let key = outcome_key(transfer);
+        let key = key.as_str();
         *summary.outcomes.entry(key.into()).or_default() += 1;
         let date = transfer.record.received_at.format("%Y-%m-%d").to_string();
         if let Some(day) = summary.days.iter_mut().find(|d| d.date == date) {
@@ -298,7 +321,7 @@ fn protocol_summary(id: String, transfers: &[&Transfer], days: &[NaiveDate]) -> 
                     code,
                     meaning_nl,
                     meaning_en,
-                    outcomes: zero_outcomes(),
+                    outcomes: zero_outcomes(keys),
                 }
             });
             *reason.outcomes.entry(key.into()).or_default() += 1;
@@ -309,7 +332,7 @@ fn protocol_summary(id: String, transfers: &[&Transfer], days: &[NaiveDate]) -> 
             .or_insert_with(|| SenderSummary {
                 address,
                 transfers: 0,
-                outcomes: zero_outcomes(),
+                outcomes: zero_outcomes(keys),
             });
         sender.transfers += 1;
         *sender.outcomes.entry(key.into()).or_default() += 1;
@@ -360,15 +383,20 @@ fn protocol_summary(id: String, transfers: &[&Transfer], days: &[NaiveDate]) -> 
     summary
 }
 
-/// The codes a transfer counts under: its reason codes, or for a refusal without one (the
-/// next hop said no) `next-hop-<reply code>`.
+/// The codes a transfer counts under: its reason codes, or for a refusal that policy did not
+/// decide (the next hop said no, also to a message monitor mode let through)
+/// `next-hop-<reply code>`.
 fn reason_codes(transfer: &Transfer) -> Vec<String> {
-    let reasons = &transfer.record.reasons;
+    let record = &transfer.record;
     match &transfer.outcome {
-        Some(o) if reasons.is_empty() && o.outcome == Outcome::Rejected => {
+        Some(o) if o.outcome == Outcome::Rejected && record.verdict != Verdict::Reject => {
             vec![format!("next-hop-{}", o.reply_code)]
         }
-        _ => reasons.iter().map(|r| r.as_str().to_string()).collect(),
+        _ => record
+            .reasons
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect(),
     }
 }
 
@@ -762,8 +790,36 @@ mod tests {
     }
 
     #[test]
+    fn a_relayed_transfer_without_a_pass_counts_under_its_verdict() {
+        // Stands in for monitor mode's `would_reject`: whatever verdict other than `pass` a
+        // relayed transfer carries gets a key, a zero in every map and a column of its own.
+        let mut odd = transfer(
+            "a@x",
+            &[ReasonCode::NoArchive],
+            Some((Outcome::Relayed, 250)),
+        );
+        odd.record.verdict = Verdict::Reject;
+        let plain = transfer("b@x", &[], Some((Outcome::Relayed, 250)));
+        let transfers = [odd, plain];
+        let keys = outcome_keys(&transfers);
+        assert_eq!(
+            keys,
+            ["relayed", "rejected", "deferred", "reject", INCOMPLETE]
+        );
+        let (since, until) = month("2026-11").unwrap();
+        let p = &summarize(&transfers, &[], None, since, until)[0];
+        assert_eq!(
+            (p.relayed, p.outcomes["relayed"], p.outcomes["reject"]),
+            (2, 1, 1)
+        );
+        assert_eq!(p.days[0].outcomes["reject"], 0);
+        assert_eq!(p.reasons[0].outcomes["reject"], 1);
+        assert!(p.refused_by_reason.is_empty());
+    }
+
+    #[test]
     fn every_outcome_and_reason_has_a_key_and_a_meaning() {
-        let keys = outcome_keys();
+        let keys = outcome_keys(&[]);
         for o in Outcome::ALL {
             assert!(keys.contains(&o.as_str().to_string()));
         }

@@ -198,7 +198,7 @@ async fn build_report(
         store: store.store_name().to_string(),
         generated_at: Utc::now(),
         chain: report::ChainSummary::checked(&chain, checked_at),
-        outcome_keys: report::outcome_keys(),
+        outcome_keys: report::outcome_keys(&transfers),
         protocols: report::summarize(&transfers, &known, protocol, since, until),
     };
     Ok((config, report))
