@@ -122,11 +122,20 @@ fn an_empty_month_still_renders_with_every_day() {
 /// in-process sink that greets with `greeting`.
 async fn mail_report(greeting: u16, to: &[&'static str]) -> (Output, mx_support::Sink, Fixture) {
     let sink = mx_support::sink("127.0.0.1", 0, greeting, None).await;
+    let next_hop = format!("smtp://{}", sink.address);
+    let notify = "\n[notify]\nfrom = \"postmaster@agency.example\"\n";
+    let (out, f) = mail_report_with(&next_hop, notify, to).await;
+    (out, sink, f)
+}
+
+/// Runs `report --period 2025-10 --mail-to ...` with `relay.next_hop` set to `next_hop` and
+/// `extra` appended to the configuration.
+async fn mail_report_with(next_hop: &str, extra: &str, to: &[&'static str]) -> (Output, Fixture) {
     let f = tokio::task::spawn_blocking(fixture).await.unwrap();
-    let text = std::fs::read_to_string(&f.config).unwrap().replace(
-        "smtp://127.0.0.1:10025",
-        &format!("smtp://{}", sink.address),
-    ) + "\n[notify]\nfrom = \"postmaster@agency.example\"\n";
+    let text = std::fs::read_to_string(&f.config)
+        .unwrap()
+        .replace("smtp://127.0.0.1:10025", next_hop)
+        + extra;
     let config = f.dir.path().join("mail.toml");
     std::fs::write(&config, text).unwrap();
     let mut args = vec!["report", "--period", "2025-10"];
@@ -136,7 +145,7 @@ async fn mail_report(greeting: u16, to: &[&'static str]) -> (Output, mx_support:
     let out = tokio::task::spawn_blocking(move || sealgate(&args, &config))
         .await
         .unwrap();
-    (out, sink, f)
+    (out, f)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,4 +215,25 @@ async fn a_refusing_next_hop_fails_the_run_with_the_reason() {
     assert!(said.contains("was not mailed"), "{said}");
     assert!(said.contains("421"), "{said}");
     assert!(sink.messages().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mx_delivery_the_report_goes_to_the_notice_next_hop_or_nowhere() {
+    let sink = mx_support::sink("127.0.0.1", 0, 220, None).await;
+    let notify = format!(
+        "\n[notify]\nenabled = true\nfrom = \"postmaster@agency.example\"\nnext_hop = \"smtp://{}\"\n",
+        sink.address
+    );
+    let (out, _f) = mail_report_with("mx", &notify, &["dpo@example.org"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(sink.messages().len(), 1);
+
+    let (out, _f) = mail_report_with("mx", "", &["dpo@example.org"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("[notify] next_hop"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sink.messages().len(), 1);
 }
