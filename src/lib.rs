@@ -11,7 +11,8 @@
 //!   -> audit (metadata record, hash-chained, durable before the client hears 250)
 //! ```
 //!
-//! `metrics` observes every step from the side and never sees contents.
+//! `metrics` observes every step from the side and never sees contents; `report` lays the
+//! audit's report out as HTML and mails it.
 
 pub mod audit;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod policy;
 pub mod reason;
 pub mod relay;
 pub mod reply;
+pub mod report;
 pub mod sevenz;
 pub mod smtp;
 pub mod tls;

@@ -34,6 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["policy", "relay", "metrics", "config", "tls", "credentials"],
     ),
     ("notice", &["policy", "reason"]),
+    ("report", &["audit", "relay", "reply"]),
     ("relay", &["config", "reply", "tls"]),
     ("audit", &["policy", "reason", "sevenz", "tls"]),
     (

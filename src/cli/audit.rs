@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use sealgate::audit::{report, AuditStore, TransferQuery};
-use sealgate::config::Config;
+use sealgate::config::{Config, NextHop};
+use sealgate::gateway::Settings;
 
 #[derive(clap::Args)]
 pub struct AuditArgs {
@@ -43,18 +44,26 @@ enum AuditCommand {
         format: ExportFormat,
     },
     /// Per protocol and month: relayed, refused by reason, deferred, incomplete, distinct
-    /// senders, and whether the chain verifies.
+    /// senders, sizes, outbound TLS, and whether the chain verifies. As text, JSON or one
+    /// self-contained HTML page; or mailed (`--mail-to`) through the configured next hop.
     Report {
         #[arg(long)]
         config: PathBuf,
-        /// The month, YYYY-MM (UTC).
+        /// The month, YYYY-MM (UTC), or `last-month` (the month before today's, UTC).
         #[arg(long)]
         period: String,
         #[arg(long)]
         protocol: Option<String>,
-        /// JSON instead of plain text.
-        #[arg(long)]
+        /// JSON instead of plain text (the same as `--format json`).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+        /// Mail the report (HTML, a plain-text summary and the JSON attached) to this address
+        /// instead of printing it; repeat for more recipients. Sent through `[notify].next_hop`
+        /// when notices are on, else the smarthost of `relay.next_hop`.
+        #[arg(long = "mail-to", value_name = "ADDR")]
+        mail_to: Vec<String>,
     },
     /// Delete entries older than audit.retention_days now, leaving a checkpoint that keeps the
     /// rest of the chain verifiable.
@@ -62,6 +71,13 @@ enum AuditCommand {
         #[arg(long)]
         config: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+    Html,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -100,7 +116,22 @@ async fn dispatch(command: AuditCommand) -> anyhow::Result<ExitCode> {
             period,
             protocol,
             json,
-        } => report(&config, &period, protocol.as_deref(), json).await,
+            format,
+            mail_to,
+        } => {
+            let format = match (json, format) {
+                (true, _) => ReportFormat::Json,
+                (false, f) => f.unwrap_or(ReportFormat::Text),
+            };
+            let period = report::resolve_period(&period, Utc::now()).map_err(anyhow::Error::msg)?;
+            let (config, report) = build_report(&config, &period, protocol.as_deref()).await?;
+            if mail_to.is_empty() {
+                write_stdout(&render(&report, format)?)?;
+            } else {
+                mail(&config, &report, &mail_to).await?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Prune { config } => prune(&config).await,
     }
 }
@@ -144,15 +175,15 @@ async fn export(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn report(
+async fn build_report(
     path: &Path,
     period: &str,
     protocol: Option<&str>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<(Config, report::Report)> {
     let (since, until) = report::month(period).map_err(anyhow::Error::msg)?;
     let (config, store) = open(path).await?;
     let chain = store.verify().await?;
+    let checked_at = Utc::now();
     let query = TransferQuery {
         since: Some(since),
         until: Some(until),
@@ -166,16 +197,62 @@ async fn report(
         until,
         store: store.store_name().to_string(),
         generated_at: Utc::now(),
-        chain: (&chain).into(),
-        protocols: report::summarize(&transfers, &known, protocol),
+        chain: report::ChainSummary::checked(&chain, checked_at),
+        outcome_keys: report::outcome_keys(&transfers),
+        protocols: report::summarize(&transfers, &known, protocol, since, until),
     };
-    let text = if json {
-        serde_json::to_string_pretty(&report)? + "\n"
+    Ok((config, report))
+}
+
+fn render(report: &report::Report, format: ReportFormat) -> anyhow::Result<String> {
+    Ok(match format {
+        ReportFormat::Text => report::render_text(report),
+        ReportFormat::Json => sealgate::report::json(report)?,
+        ReportFormat::Html => sealgate::report::html(report),
+    })
+}
+
+/// Sends the report through `[notify].next_hop` (notices on) or the smarthost, from
+/// `notify.from` (the null reverse path when unset, as the notice).
+async fn mail(config: &Config, report: &report::Report, to: &[String]) -> anyhow::Result<()> {
+    let from = config.notify.from.clone();
+    let settings = Settings::build(config.clone())
+        .context("cannot prepare the client settings for the next hop")?;
+    let relay = match settings.notify {
+        Some(notify) => notify,
+        None => match NextHop::parse(&config.relay.next_hop) {
+            Ok(NextHop::Smarthost(_)) => settings.relay,
+            _ => anyhow::bail!(
+                "relay.next_hop is \"mx\": set [notify] next_hop (and enabled = true) to the agency's own mail server to mail the report"
+            ),
+        },
+    };
+    let header_from = if from.is_empty() {
+        format!("sealgate@{}", config.smtp.hostname)
     } else {
-        report::render_text(&report)
+        from.clone()
     };
-    write_stdout(&text)?;
-    Ok(ExitCode::SUCCESS)
+    let message = sealgate::report::mail::build(&sealgate::report::mail::ReportMail {
+        report,
+        from: &header_from,
+        to,
+        hostname: &config.smtp.hostname,
+    })?;
+    sealgate::report::mail::send(&relay, &from, to, &message)
+        .await
+        .with_context(|| {
+            format!(
+                "the report for {} was not mailed via {}",
+                report.period, relay.next_hop
+            )
+        })?;
+    println!(
+        "report for {} mailed to {} via {}",
+        report.period,
+        to.join(", "),
+        relay.next_hop
+    );
+    Ok(())
 }
 
 async fn prune(path: &Path) -> anyhow::Result<ExitCode> {
