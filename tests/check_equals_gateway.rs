@@ -68,6 +68,7 @@ async fn run_case(case: Case) -> (Case, Got) {
     let checked = sealgate::transfer::check(
         gateway.config.clone(),
         Some(Address::parse(FROM).unwrap()),
+        None,
         recipients,
         message.clone(),
         Some(case.date),
