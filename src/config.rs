@@ -435,13 +435,12 @@ pub struct ProtocolConfig {
 
 impl ProtocolConfig {
     /// The `senders` entries as patterns in canonical form (None: any sender). `*@domain` is
-    /// `@domain`: a whole domain, exactly that domain (no subdomains), as for mailboxes.
-    /// Err names the first entry that is no address or domain.
-    #[allow(clippy::type_complexity)]
+    /// `@domain`: a whole domain, exactly that domain (no subdomains), as for mailboxes. Any
+    /// other `*` is refused (it looks like a wildcard that would match nothing).
+    /// Err names the first entry that is no address or domain, and why.
     pub fn sender_patterns(
         &self,
-    ) -> Result<Option<Vec<crate::envelope::MailboxPattern>>, (String, crate::envelope::AddressError)>
-    {
+    ) -> Result<Option<Vec<crate::envelope::MailboxPattern>>, (String, String)> {
         let Some(senders) = &self.senders else {
             return Ok(None);
         };
@@ -450,7 +449,13 @@ impl ProtocolConfig {
             .map(|entry| {
                 let text = entry.trim();
                 let text = text.strip_prefix('*').filter(|t| t.starts_with('@')).unwrap_or(text);
-                crate::envelope::MailboxPattern::parse(text).map_err(|e| (entry.clone(), e))
+                if text.contains('*') {
+                    return Err((
+                        entry.clone(),
+                        "the only wildcard is a whole domain: \"*@domain\" or \"@domain\"".into(),
+                    ));
+                }
+                crate::envelope::MailboxPattern::parse(text).map_err(|e| (entry.clone(), e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)

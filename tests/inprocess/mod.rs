@@ -35,12 +35,15 @@ pub fn fixture_day() -> NaiveDate {
 /// fixtures/messages/sealgate-test.toml (the seed's protocol, a relaxed one, an ended one).
 pub struct TestConfig {
     sections: Vec<(String, Vec<(String, String)>)>,
+    /// Text replacements in the fixture's policy and protocols, in order.
+    fixture_edits: Vec<(String, String)>,
 }
 
 impl Default for TestConfig {
     fn default() -> Self {
         let mut config = TestConfig {
             sections: Vec::new(),
+            fixture_edits: Vec::new(),
         };
         config
             .set("smtp", "listen", "[\"127.0.0.1:2525\"]")
@@ -68,11 +71,22 @@ impl TestConfig {
         self
     }
 
+    /// Replaces `from` (which must occur) with `to` in the fixture's policy and protocols, e.g.
+    /// to add keys to a protocol after its `id = ...` line.
+    pub fn edit_fixture(&mut self, from: &str, to: &str) -> &mut Self {
+        self.fixture_edits.push((from.to_string(), to.to_string()));
+        self
+    }
+
     pub fn load(&self, dir: &Path) -> Config {
         let fixture = std::fs::read_to_string(repo("fixtures/messages/sealgate-test.toml"))
             .expect("read the fixture configuration");
         let mut policy =
             fixture[fixture.find("[policy]").expect("a [policy] section")..].to_string();
+        for (from, to) in &self.fixture_edits {
+            assert!(policy.contains(from.as_str()), "the fixture lost {from:?}");
+            policy = policy.replace(from.as_str(), to);
+        }
         let mut text = String::new();
         for (section, keys) in &self.sections {
             let lines: String = keys
