@@ -448,14 +448,18 @@ impl ProtocolConfig {
             .iter()
             .map(|entry| {
                 let text = entry.trim();
-                let text = text.strip_prefix('*').filter(|t| t.starts_with('@')).unwrap_or(text);
+                let text = text
+                    .strip_prefix('*')
+                    .filter(|t| t.starts_with('@'))
+                    .unwrap_or(text);
                 if text.contains('*') {
                     return Err((
                         entry.clone(),
                         "the only wildcard is a whole domain: \"*@domain\" or \"@domain\"".into(),
                     ));
                 }
-                crate::envelope::MailboxPattern::parse(text).map_err(|e| (entry.clone(), e.to_string()))
+                crate::envelope::MailboxPattern::parse(text)
+                    .map_err(|e| (entry.clone(), e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)

@@ -243,11 +243,17 @@ fn mode_and_senders_are_checked_like_every_other_key() {
         ("senders = [\"*an@opgroeien.be\"]", "*an@opgroeien.be"),
         ("senders = [\"@localhost\"]", "@localhost"),
     ] {
-        let (_dir, path) = with_change("mode = \"enforce\"", &format!("mode = \"monitor\"\n{senders}"));
+        let (_dir, path) = with_change(
+            "mode = \"enforce\"",
+            &format!("mode = \"monitor\"\n{senders}"),
+        );
         let output = check(&path, &[]);
         assert_eq!(output.status.code(), Some(1), "{senders}");
         let err = stderr(&output);
-        assert!(err.contains("protocols[0].senders") && err.contains(named), "{senders}: {err}");
+        assert!(
+            err.contains("protocols[0].senders") && err.contains(named),
+            "{senders}: {err}"
+        );
     }
 
     let (_dir, path) = with_change(

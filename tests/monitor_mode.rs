@@ -222,7 +222,10 @@ async fn monitor_and_enforce_side_by_side_on_the_fixture_messages() {
     }
     eprintln!("refused fixtures: {relaxed} relayed as would_reject in monitor mode, {kept} refused in both");
     assert!(relaxed >= 20, "{relaxed}");
-    assert!(kept >= 2, "the mime_ambiguous fixtures stay refused: {kept}");
+    assert!(
+        kept >= 2,
+        "the mime_ambiguous fixtures stay refused: {kept}"
+    );
 }
 
 /// A message that breaks the seed protocol's rules (no archive at all).
@@ -264,8 +267,12 @@ async fn monitor_mode_never_relaxes_smuggling_size_or_relay_access() {
 
     // SMTP smuggling: a bare LF before a dot line.
     let (mut smtp, _session) = gateway.ready().await;
-    smtp.command(&format!("MAIL FROM:<{FROM}>")).await.assert(250, None);
-    smtp.command(&format!("RCPT TO:<{SEED}>")).await.assert(250, None);
+    smtp.command(&format!("MAIL FROM:<{FROM}>"))
+        .await
+        .assert(250, None);
+    smtp.command(&format!("RCPT TO:<{SEED}>"))
+        .await
+        .assert(250, None);
     smtp.command("DATA").await.assert(354, None);
     smtp.send(b"Subject: x\r\n\r\nline\n.\r\nMAIL FROM:<evil@x.example>\r\n\r\n.\r\n")
         .await;
@@ -274,8 +281,12 @@ async fn monitor_mode_never_relaxes_smuggling_size_or_relay_access() {
 
     // Larger than limits.max_message_size.
     let big = [no_archive(), vec![b'x'; 4096], b"\r\n".to_vec()].concat();
-    smtp.command(&format!("MAIL FROM:<{FROM}>")).await.assert(250, None);
-    smtp.command(&format!("RCPT TO:<{SEED}>")).await.assert(250, None);
+    smtp.command(&format!("MAIL FROM:<{FROM}>"))
+        .await
+        .assert(250, None);
+    smtp.command(&format!("RCPT TO:<{SEED}>"))
+        .await
+        .assert(250, None);
     smtp.command("DATA").await.assert(354, None);
     smtp.send(&stuffed(&big)).await;
     smtp.reply().await.assert(552, None);
@@ -283,7 +294,10 @@ async fn monitor_mode_never_relaxes_smuggling_size_or_relay_access() {
     // Relay access: a client outside access.client_networks that did not authenticate.
     let (mut outsider, _other) = gateway.connect_from("192.0.2.9:40000");
     outsider.reply().await.assert(220, None);
-    outsider.command("EHLO outside.test").await.assert(250, None);
+    outsider
+        .command("EHLO outside.test")
+        .await
+        .assert(250, None);
     let _ = outsider.command(&format!("MAIL FROM:<{FROM}>")).await;
     outsider
         .command(&format!("RCPT TO:<{SEED}>"))
@@ -302,7 +316,8 @@ async fn monitor_mode_never_relaxes_smuggling_size_or_relay_access() {
 // ---------------------------------------------------------------------------------------------
 // Allowed senders (article 5)
 
-const SENDERS: &str = "senders = [\"An.Peeters@Opgroeien.be\", \"@kindengezin.be\", \"*@menen.be\"]\n";
+const SENDERS: &str =
+    "senders = [\"An.Peeters@Opgroeien.be\", \"@kindengezin.be\", \"*@menen.be\"]\n";
 
 fn senders_config(monitor: bool) -> TestConfig {
     let mut config = TestConfig::default();
@@ -331,18 +346,32 @@ async fn only_listed_senders_reach_the_protected_mailbox() {
         let got = smtp.send_mail(refused, &[SEED], &good).await;
         got.assert(550, Some("5.7.1"));
         let text = got.text();
-        assert!(text.contains("sealgate: sender_not_allowed"), "{refused:?}: {text}");
+        assert!(
+            text.contains("sealgate: sender_not_allowed"),
+            "{refused:?}: {text}"
+        );
         assert!(text.starts_with("NL: "), "Dutch first: {text}");
-        assert!(text.contains("EN: Refused: This sender may not mail"), "{text}");
+        assert!(
+            text.contains("EN: Refused: This sender may not mail"),
+            "{text}"
+        );
     }
     assert_eq!(gateway.relayed().len(), 3, "nothing more went out");
     // Mail to ordinary recipients is never judged, whoever sends it.
-    smtp.send_mail("piet@opgroeien.be", &["iemand@gmail.com"], &ordinary_message("hi"))
-        .await
-        .assert(250, None);
+    smtp.send_mail(
+        "piet@opgroeien.be",
+        &["iemand@gmail.com"],
+        &ordinary_message("hi"),
+    )
+    .await
+    .assert(250, None);
 
     let records = gateway.ledger.entries();
-    assert_eq!(records.len(), 6, "every attempt to the protected mailbox is audited");
+    assert_eq!(
+        records.len(),
+        6,
+        "every attempt to the protected mailbox is audited"
+    );
     let refused: Vec<&TransferRecord> = records
         .iter()
         .map(|(r, _)| r)
@@ -406,7 +435,11 @@ async fn check_reports_the_same_for_senders_auth_and_monitor_mode() {
     ];
     for (from, auth, code) in cases {
         let delivery = check(from, auth, config.clone()).await;
-        assert_eq!(delivery.reply.code, code, "{from:?} {auth:?}: {}", delivery.reply);
+        assert_eq!(
+            delivery.reply.code, code,
+            "{from:?} {auth:?}: {}",
+            delivery.reply
+        );
         let decision = delivery.decision.expect("protected mail is judged");
         let expected: &[ReasonCode] = if code == 250 {
             &[]

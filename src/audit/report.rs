@@ -7,9 +7,9 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 
 use super::{ChainReport, Outcome, Transfer};
-use crate::policy::Verdict;
 #[cfg(test)]
 use crate::policy::ReasonCode;
+use crate::policy::Verdict;
 
 /// The counts for one protocol in one period.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -433,11 +433,7 @@ mod tests {
         );
         monitored.record.verdict = Verdict::WouldReject;
         // Monitored, then refused by the next hop: a next-hop refusal, not a policy one.
-        let mut bounced = transfer(
-            "b@x",
-            &[ReasonCode::Tnef],
-            Some((Outcome::Rejected, 554)),
-        );
+        let mut bounced = transfer("b@x", &[ReasonCode::Tnef], Some((Outcome::Rejected, 554)));
         bounced.record.verdict = Verdict::WouldReject;
         let s = summarize(&[monitored, bounced], &[], None);
         let p = &s[0];

@@ -206,20 +206,31 @@ mod tests {
         ]);
         let open = protocol("open", &["@open.be"], "2023-12-01", None);
         let registry = Registry::new(&[p, open], &PolicyConfig::default());
-        let allowed = |s: Option<&str>, a: Option<&str>| {
-            registry.sender_allowed("wervik", &origin(s, a))
-        };
+        let allowed =
+            |s: Option<&str>, a: Option<&str>| registry.sender_allowed("wervik", &origin(s, a));
         // Normalised like recipients: case, +tag, trailing dot.
         assert!(allowed(Some("an.peeters+dossier@OPGROEIEN.BE."), None));
         assert!(allowed(Some("wie@kindengezin.be"), None));
         assert!(allowed(Some("wie@Menen-Team.be"), None));
         assert!(!allowed(Some("piet@opgroeien.be"), None));
-        assert!(!allowed(Some("wie@sub.kindengezin.be"), None), "no subdomains");
+        assert!(
+            !allowed(Some("wie@sub.kindengezin.be"), None),
+            "no subdomains"
+        );
         assert!(!allowed(None, None), "the null sender");
         // With AUTH both must be listed.
-        assert!(allowed(Some("wie@kindengezin.be"), Some("an.peeters@opgroeien.be")));
-        assert!(!allowed(Some("wie@kindengezin.be"), Some("piet@opgroeien.be")));
-        assert!(!allowed(Some("piet@opgroeien.be"), Some("an.peeters@opgroeien.be")));
+        assert!(allowed(
+            Some("wie@kindengezin.be"),
+            Some("an.peeters@opgroeien.be")
+        ));
+        assert!(!allowed(
+            Some("wie@kindengezin.be"),
+            Some("piet@opgroeien.be")
+        ));
+        assert!(!allowed(
+            Some("piet@opgroeien.be"),
+            Some("an.peeters@opgroeien.be")
+        ));
         assert!(!allowed(Some("wie@kindengezin.be"), Some("exchange-relay")));
         // No list: anyone, also the null sender; an unknown protocol: no one.
         assert!(registry.sender_allowed("open", &origin(None, Some("x"))));
