@@ -21,7 +21,7 @@ use sealgate::policy::{ReasonCode, Verdict};
 
 const FROM: &str = "medewerker@opgroeien.be";
 const SEED: &str = "kindengezin@wervik.be";
-const PROTOCOL_IDS: [&str; 3] = ["opgroeien-menen-ocmw-wervik", "relaxed", "ended"];
+const PROTOCOL_IDS: [&str; 4] = ["opgroeien-menen-ocmw-wervik", "relaxed", "ended", "senders"];
 /// Cases run side by side: the password check has a wall-clock budget (see
 /// check_equals_gateway.rs), so not more.
 const CONCURRENT_CASES: usize = 2;
@@ -458,4 +458,90 @@ async fn check_reports_the_same_for_senders_auth_and_monitor_mode() {
     assert_eq!(decision.verdict, Verdict::WouldReject);
     let refusal = decision.refusal.expect("the reply enforce mode would give");
     assert!(refusal.lines[0].contains("sender_not_allowed"));
+}
+
+/// A self-signed certificate for sealgate.test (AUTH is offered inside TLS only).
+fn test_certificate(dir: &std::path::Path) -> (String, String) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["sealgate.test".to_string()]).expect("rcgen");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let toml = |p: &std::path::Path| format!("\"{}\"", p.display());
+    (toml(&cert), toml(&key))
+}
+
+/// AUTH PLAIN's initial response for `user` with `password`.
+fn plain(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
+}
+
+#[tokio::test]
+async fn with_auth_the_authenticated_user_must_be_listed_too() {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    const PASSWORD: &str = "Secret-1";
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = argon2::Argon2::default()
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = test_certificate(dir.path());
+    let mut config = senders_config(false);
+    config
+        .set("smtp.tls", "cert", &cert)
+        .set("smtp.tls", "key", &key)
+        .set(
+            "access",
+            "users",
+            &format!(
+                "[{{ name = \"an.peeters@opgroeien.be\", password_hash = \"{hash}\" }}, \
+                 {{ name = \"exchange\", password_hash = \"{hash}\" }}]"
+            ),
+        );
+    let gateway = TestGateway::start_in(
+        dir,
+        Options {
+            config,
+            ..Options::default()
+        },
+    );
+    let good = fixture_message("good_basic.eml");
+    for (user, from, code) in [
+        ("an.peeters@opgroeien.be", "wie@kindengezin.be", 250),
+        ("an.peeters@opgroeien.be", "piet@opgroeien.be", 550),
+        ("exchange", "wie@kindengezin.be", 550),
+    ] {
+        let (mut smtp, _session) = gateway.ready().await;
+        smtp.command("STARTTLS").await.assert(220, None);
+        let mut smtp = smtp.upgrade().await;
+        smtp.command("EHLO client.test").await.assert(250, None);
+        smtp.command(&format!("AUTH PLAIN {}", plain(user, PASSWORD)))
+            .await
+            .assert(235, None);
+        let got = smtp.send_mail(from, &[SEED], &good).await;
+        assert_eq!(got.code, code, "{user} as {from}: {got:?}");
+        if code == 550 {
+            assert!(
+                got.text().contains("sealgate: sender_not_allowed"),
+                "{got:?}"
+            );
+        }
+    }
+    assert_eq!(gateway.relayed().len(), 1);
+    let records = gateway.ledger.entries();
+    let users: Vec<Option<&str>> = records
+        .iter()
+        .map(|(r, _)| r.auth_user.as_deref())
+        .collect();
+    assert_eq!(
+        users,
+        [
+            Some("an.peeters@opgroeien.be"),
+            Some("an.peeters@opgroeien.be"),
+            Some("exchange")
+        ]
+    );
 }

@@ -101,14 +101,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The reply enforce mode would give for a would-reject, from policy's composed refusal.
+/// The reply enforce mode would give for a would-reject.
 fn would_be_refusal(decision: &Decision) -> Option<Reply> {
-    let refusal = decision.refusal.as_ref()?;
-    let [class, subject, detail] = refusal.enhanced;
+    let (code, [class, subject, detail], lines) = sealgate::policy::enforce_reply(decision)?;
     Some(Reply::multiline(
-        550,
+        code,
         sealgate::reply::Status(class, subject.into(), detail.into()),
-        refusal.lines.clone(),
+        lines,
     ))
 }
 

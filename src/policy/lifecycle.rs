@@ -323,6 +323,18 @@ mod tests {
     }
 
     #[test]
+    fn every_protocol_in_monitor_mode_is_warned_about() {
+        let mut monitored = protocol("2023-12-01", None);
+        monitored.mode = Mode::Monitor;
+        let enforced = protocol("2023-12-01", None);
+        assert_eq!(warn_monitor_mode(&[enforced.clone()]), 0);
+        assert_eq!(
+            warn_monitor_mode(&[monitored.clone(), enforced, monitored]),
+            2
+        );
+    }
+
+    #[test]
     fn descriptions_read_naturally() {
         assert_eq!(
             Status::Ending { days_left: 1 }.describe(),

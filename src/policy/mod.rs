@@ -132,8 +132,18 @@ impl Decision {
 /// is at fault, 5.7.1 otherwise. For a pass or a would-reject: `250 2.0.0` (the session
 /// normally relays instead).
 pub fn reject_reply(decision: &Decision) -> (u16, [u8; 3], Vec<String>) {
-    match (&decision.refusal, decision.verdict) {
-        (Some(refusal), Verdict::Reject) => (550, refusal.enhanced, refusal.lines.clone()),
+    match (enforce_reply(decision), decision.verdict) {
+        (Some(reply), Verdict::Reject) => reply,
         _ => (250, [2, 0, 0], vec!["Ok".into()]),
     }
+}
+
+/// The refusal enforce mode gives: the reply of a [`Verdict::Reject`], and for a
+/// [`Verdict::WouldReject`] the one it would have given (`sealgate check` shows it). None for
+/// a pass.
+pub fn enforce_reply(decision: &Decision) -> Option<(u16, [u8; 3], Vec<String>)> {
+    decision
+        .refusal
+        .as_ref()
+        .map(|refusal| (550, refusal.enhanced, refusal.lines.clone()))
 }
