@@ -101,21 +101,8 @@ async fn check_and_the_gateway_give_the_same_reply_on_every_fixture() {
     );
     // Two cases at a time, not more: the password-in-message check stops after a wall-clock
     // budget (policy::TIME_BUDGET), so an overloaded machine would change verdicts.
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CASES));
-    let mut running = tokio::task::JoinSet::new();
-    for case in cases {
-        let slots = slots.clone();
-        running.spawn(async move {
-            let _slot = slots.acquire_owned().await.expect("open semaphore");
-            run_case(case).await
-        });
-    }
     let (mut passes, mut refusals) = (0, 0);
-    while let Some(done) = running.join_next().await {
-        let (case, got) = match done {
-            Ok(done) => done,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
+    for (case, got) in run_concurrently(cases, CONCURRENT_CASES, run_case).await {
         match case.verdict.as_str() {
             "pass" => {
                 assert_eq!(got.code, 250, "{}: {got:?}", case.file);

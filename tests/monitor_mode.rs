@@ -202,24 +202,9 @@ async fn side_by_side(case: Case) -> (usize, usize) {
 async fn monitor_and_enforce_side_by_side_on_the_fixture_messages() {
     let cases = cases();
     assert!(cases.len() >= 40, "{} cases", cases.len());
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CASES));
-    let mut running = tokio::task::JoinSet::new();
-    for case in cases {
-        let slots = slots.clone();
-        running.spawn(async move {
-            let _slot = slots.acquire_owned().await.expect("open semaphore");
-            side_by_side(case).await
-        });
-    }
-    let (mut relaxed, mut kept) = (0, 0);
-    while let Some(done) = running.join_next().await {
-        let (r, k) = match done {
-            Ok(counts) => counts,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
-        relaxed += r;
-        kept += k;
-    }
+    let counts = run_concurrently(cases, CONCURRENT_CASES, side_by_side).await;
+    let relaxed: usize = counts.iter().map(|(r, _)| r).sum();
+    let kept: usize = counts.iter().map(|(_, k)| k).sum();
     eprintln!("refused fixtures: {relaxed} relayed as would_reject in monitor mode, {kept} refused in both");
     assert!(relaxed >= 20, "{relaxed}");
     assert!(
@@ -267,13 +252,7 @@ async fn monitor_mode_never_relaxes_smuggling_size_or_relay_access() {
 
     // SMTP smuggling: a bare LF before a dot line.
     let (mut smtp, _session) = gateway.ready().await;
-    smtp.command(&format!("MAIL FROM:<{FROM}>"))
-        .await
-        .assert(250, None);
-    smtp.command(&format!("RCPT TO:<{SEED}>"))
-        .await
-        .assert(250, None);
-    smtp.command("DATA").await.assert(354, None);
+    smtp.begin_data(FROM, &[SEED]).await;
     smtp.send(b"Subject: x\r\n\r\nline\n.\r\nMAIL FROM:<evil@x.example>\r\n\r\n.\r\n")
         .await;
     let got = smtp.reply().await;
@@ -281,13 +260,7 @@ async fn monitor_mode_never_relaxes_smuggling_size_or_relay_access() {
 
     // Larger than limits.max_message_size.
     let big = [no_archive(), vec![b'x'; 4096], b"\r\n".to_vec()].concat();
-    smtp.command(&format!("MAIL FROM:<{FROM}>"))
-        .await
-        .assert(250, None);
-    smtp.command(&format!("RCPT TO:<{SEED}>"))
-        .await
-        .assert(250, None);
-    smtp.command("DATA").await.assert(354, None);
+    smtp.begin_data(FROM, &[SEED]).await;
     smtp.send(&stuffed(&big)).await;
     smtp.reply().await.assert(552, None);
 
@@ -460,18 +433,6 @@ async fn check_reports_the_same_for_senders_auth_and_monitor_mode() {
     assert!(refusal.lines[0].contains("sender_not_allowed"));
 }
 
-/// A self-signed certificate for sealgate.test (AUTH is offered inside TLS only).
-fn test_certificate(dir: &std::path::Path) -> (String, String) {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["sealgate.test".to_string()]).expect("rcgen");
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let toml = |p: &std::path::Path| format!("\"{}\"", p.display());
-    (toml(&cert), toml(&key))
-}
-
 /// AUTH PLAIN's initial response for `user` with `password`.
 fn plain(user: &str, password: &str) -> String {
     use base64::Engine as _;
@@ -488,11 +449,12 @@ async fn with_auth_the_authenticated_user_must_be_listed_too() {
         .unwrap()
         .to_string();
     let dir = tempfile::tempdir().unwrap();
+    // AUTH is offered inside TLS only.
     let (cert, key) = test_certificate(dir.path());
     let mut config = senders_config(false);
     config
-        .set("smtp.tls", "cert", &cert)
-        .set("smtp.tls", "key", &key)
+        .set("smtp.tls", "cert", &toml_path(&cert))
+        .set("smtp.tls", "key", &toml_path(&key))
         .set(
             "access",
             "users",

@@ -327,7 +327,7 @@ mod tests {
         let mut monitored = protocol("2023-12-01", None);
         monitored.mode = Mode::Monitor;
         let enforced = protocol("2023-12-01", None);
-        assert_eq!(warn_monitor_mode(&[enforced.clone()]), 0);
+        assert_eq!(warn_monitor_mode(std::slice::from_ref(&enforced)), 0);
         assert_eq!(
             warn_monitor_mode(&[monitored.clone(), enforced, monitored]),
             2

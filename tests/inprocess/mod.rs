@@ -480,6 +480,14 @@ impl Smtp {
     /// MAIL, RCPT for each recipient (each must be accepted), DATA, the message (dot-stuffed
     /// here), and the final reply.
     pub async fn send_mail(&mut self, from: &str, to: &[&str], message: &[u8]) -> Got {
+        self.begin_data(from, to).await;
+        self.send(&stuffed(message)).await;
+        self.reply().await
+    }
+
+    /// MAIL, RCPT for each recipient (each must be accepted) and DATA, up to its 354: the
+    /// caller sends the data as it likes.
+    pub async fn begin_data(&mut self, from: &str, to: &[&str]) {
         self.command(&format!("MAIL FROM:<{from}>"))
             .await
             .assert(250, Some("2.1.0"));
@@ -488,8 +496,6 @@ impl Smtp {
             assert_eq!(got.code, 250, "RCPT {rcpt}: {got:?}");
         }
         self.command("DATA").await.assert(354, None);
-        self.send(&stuffed(message)).await;
-        self.reply().await
     }
 
     /// STARTTLS's handshake on this stream (after the 220), trusting any certificate.
@@ -577,6 +583,51 @@ pub fn ordinary_message(subject: &str) -> Vec<u8> {
 
 pub fn fixture_message(name: &str) -> Vec<u8> {
     std::fs::read(repo(&format!("fixtures/messages/{name}"))).expect("read a fixture message")
+}
+
+/// `path` as a TOML string.
+pub fn toml_path(path: &Path) -> String {
+    format!("\"{}\"", path.display())
+}
+
+/// A self-signed certificate for sealgate.test, made in-process: (certificate, key) files.
+pub fn test_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["sealgate.test".to_string()]).expect("rcgen");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
+    (cert, key)
+}
+
+/// Runs `run` on every item, `at_once` at a time, and returns the results (in completion
+/// order). A panic in one run fails the caller with that panic.
+pub async fn run_concurrently<I, T, F, Fut>(items: Vec<I>, at_once: usize, run: F) -> Vec<T>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(I) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let slots = Arc::new(tokio::sync::Semaphore::new(at_once));
+    let mut running = tokio::task::JoinSet::new();
+    for item in items {
+        let slots = slots.clone();
+        let job = run(item);
+        running.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("open semaphore");
+            job.await
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(done) = running.join_next().await {
+        match done {
+            Ok(result) => results.push(result),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    results
 }
 
 /// Waits (up to 10 s, in steps of 5 ms) until `done` holds; panics otherwise.
