@@ -15,36 +15,8 @@ const FROM: &str = "medewerker@opgroeien.be";
 /// Cases run side by side.
 const CONCURRENT_CASES: usize = 2;
 
-struct Case {
-    file: String,
-    rcpt: Vec<String>,
-    date: NaiveDate,
-    verdict: String,
-}
-
-fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(repo("fixtures/messages/manifest.json")).unwrap();
-    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
-    manifest["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|case| Case {
-            file: case["file"].as_str().unwrap().to_string(),
-            rcpt: case["rcpt"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r.as_str().unwrap().to_string())
-                .collect(),
-            date: case["date"].as_str().unwrap().parse().unwrap(),
-            verdict: case["verdict"].as_str().unwrap().to_string(),
-        })
-        .collect()
-}
-
 /// One case through check and through the gateway; the gateway's reply on the wire.
-async fn run_case(case: Case) -> (Case, Got) {
+async fn run_case(case: FixtureCase) -> (FixtureCase, Got) {
     // What check's offline next hop answers to the end of data.
     let offline_ok = Reply::new(
         250,
@@ -93,7 +65,7 @@ async fn run_case(case: Case) -> (Case, Got) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_and_the_gateway_give_the_same_reply_on_every_fixture() {
-    let cases = cases();
+    let cases = fixture_cases();
     assert!(
         cases.len() >= 40,
         "the manifest lists {} cases",

@@ -26,38 +26,6 @@ const PROTOCOL_IDS: [&str; 4] = ["opgroeien-menen-ocmw-wervik", "relaxed", "ende
 /// check_equals_gateway.rs), so not more.
 const CONCURRENT_CASES: usize = 2;
 
-struct Case {
-    file: String,
-    rcpt: Vec<String>,
-    date: NaiveDate,
-    verdict: String,
-    reasons: Vec<String>,
-}
-
-fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(repo("fixtures/messages/manifest.json")).unwrap();
-    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r.as_str().unwrap().to_string())
-            .collect()
-    };
-    manifest["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|case| Case {
-            file: case["file"].as_str().unwrap().to_string(),
-            rcpt: strings(&case["rcpt"]),
-            date: case["date"].as_str().unwrap().parse().unwrap(),
-            verdict: case["verdict"].as_str().unwrap().to_string(),
-            reasons: strings(&case["reasons"]),
-        })
-        .collect()
-}
-
 /// The fixture configuration with `mode = "monitor"` on the protocols named.
 fn monitoring(config: &mut TestConfig, ids: &[&str]) {
     for id in ids {
@@ -117,7 +85,7 @@ struct Seen {
     metric: [f64; 3],
 }
 
-async fn run(case: &Case, message: &[u8], monitored: &[&str]) -> Seen {
+async fn run(case: &FixtureCase, message: &[u8], monitored: &[&str]) -> Seen {
     let gateway = gateway(monitored, case.date);
     let (mut smtp, _session) = gateway.ready().await;
     let rcpts: Vec<&str> = case.rcpt.iter().map(String::as_str).collect();
@@ -133,7 +101,7 @@ async fn run(case: &Case, message: &[u8], monitored: &[&str]) -> Seen {
 }
 
 /// Returns (relaxed, never relaxed) counts of the refused cases.
-async fn side_by_side(case: Case) -> (usize, usize) {
+async fn side_by_side(case: FixtureCase) -> (usize, usize) {
     let message = fixture_message(&case.file);
     let enforce = run(&case, &message, &[]).await;
     let monitor = run(&case, &message, &PROTOCOL_IDS).await;
@@ -200,7 +168,7 @@ async fn side_by_side(case: Case) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_and_enforce_side_by_side_on_the_fixture_messages() {
-    let cases = cases();
+    let cases = fixture_cases();
     assert!(cases.len() >= 40, "{} cases", cases.len());
     let counts = run_concurrently(cases, CONCURRENT_CASES, side_by_side).await;
     let relaxed: usize = counts.iter().map(|(r, _)| r).sum();

@@ -581,6 +581,29 @@ pub fn ordinary_message(subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// One case of fixtures/messages/manifest.json: a message, its envelope recipients, the day
+/// it is judged on, and the expected verdict and reason codes.
+#[derive(serde::Deserialize, Clone, Debug)]
+pub struct FixtureCase {
+    pub file: String,
+    pub rcpt: Vec<String>,
+    pub date: NaiveDate,
+    pub verdict: String,
+    pub reasons: Vec<String>,
+}
+
+/// Every case of fixtures/messages/manifest.json.
+pub fn fixture_cases() -> Vec<FixtureCase> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        cases: Vec<FixtureCase>,
+    }
+    let text = std::fs::read_to_string(repo("fixtures/messages/manifest.json"))
+        .expect("read the manifest");
+    let manifest: Manifest = serde_json::from_str(&text).expect("a valid manifest");
+    manifest.cases
+}
+
 pub fn fixture_message(name: &str) -> Vec<u8> {
     std::fs::read(repo(&format!("fixtures/messages/{name}"))).expect("read a fixture message")
 }
