@@ -6,7 +6,6 @@
 
 mod inprocess;
 
-use chrono::NaiveDate;
 use inprocess::*;
 use sealgate::envelope::Address;
 use sealgate::reply::{Reply, Status};
