@@ -8,8 +8,7 @@ use serde::Serialize;
 
 use super::{ChainReport, Outcome, Transfer};
 #[cfg(test)]
-use crate::policy::ReasonCode;
-use crate::policy::Verdict;
+use crate::policy::{ReasonCode, Verdict};
 
 /// The counts for one protocol in one period.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -25,11 +24,6 @@ pub struct ProtocolSummary {
     /// A decision without an outcome: the gateway stopped between the two.
     pub incomplete: u64,
     pub distinct_senders: u64,
-    /// Relayed (so also counted in `relayed`) under a protocol in monitor mode, though its
-    /// rules would have refused them: the decision's verdict is `would_reject`.
-    pub would_reject: u64,
-    /// Those by reason code (a transfer with two reasons counts under both).
-    pub would_reject_by_reason: BTreeMap<String, u64>,
 }
 
 /// The chain's state as a report states it.
@@ -119,29 +113,12 @@ fn count(summary: &mut ProtocolSummary, transfer: &Transfer) {
         summary.incomplete += 1;
         return;
     };
-    let record = &transfer.record;
     match outcome.outcome {
-        Outcome::Relayed => {
-            summary.relayed += 1;
-            if record.verdict == Verdict::WouldReject {
-                summary.would_reject += 1;
-                for reason in &record.reasons {
-                    *summary
-                        .would_reject_by_reason
-                        .entry(reason.as_str().to_string())
-                        .or_default() += 1;
-                }
-            }
-        }
+        Outcome::Relayed => summary.relayed += 1,
         Outcome::Deferred => summary.deferred += 1,
         Outcome::Rejected => {
             summary.refused += 1;
-            // A monitored message the next hop refused: its reasons did not refuse it.
-            let reasons: &[_] = if record.verdict == Verdict::Reject {
-                &record.reasons
-            } else {
-                &[]
-            };
+            let reasons = &transfer.record.reasons;
             if reasons.is_empty() {
                 *summary
                     .refused_by_reason
@@ -190,15 +167,6 @@ pub fn render_text(report: &Report) -> String {
         ));
         for (reason, n) in &p.refused_by_reason {
             out.push_str(&format!("    {reason:<30} {n}\n"));
-        }
-        if p.would_reject > 0 {
-            out.push_str(&format!(
-                "  would_reject      {} (monitor mode: relayed, enforce would refuse)\n",
-                p.would_reject
-            ));
-            for (reason, n) in &p.would_reject_by_reason {
-                out.push_str(&format!("    {reason:<30} {n}\n"));
-            }
         }
         out.push_str(&format!(
             "  deferred (4xx)    {}\n  incomplete        {}\n  distinct senders  {}\n",
@@ -422,48 +390,6 @@ mod tests {
         assert_eq!(p.refused_by_reason["no_archive"], 1);
         assert_eq!(p.refused_by_reason["identifier_in_text"], 1);
         assert_eq!(p.refused_by_reason["next-hop-554"], 1);
-    }
-
-    #[test]
-    fn would_rejects_are_relayed_and_counted_apart() {
-        let mut monitored = transfer(
-            "a@x",
-            &[ReasonCode::NoArchive],
-            Some((Outcome::Relayed, 250)),
-        );
-        monitored.record.verdict = Verdict::WouldReject;
-        // Monitored, then refused by the next hop: a next-hop refusal, not a policy one.
-        let mut bounced = transfer("b@x", &[ReasonCode::Tnef], Some((Outcome::Rejected, 554)));
-        bounced.record.verdict = Verdict::WouldReject;
-        let s = summarize(&[monitored, bounced], &[], None);
-        let p = &s[0];
-        assert_eq!((p.relayed, p.would_reject, p.refused), (1, 1, 1));
-        assert_eq!(p.would_reject_by_reason["no_archive"], 1);
-        assert!(!p.refused_by_reason.contains_key("tnef"));
-        assert_eq!(p.refused_by_reason["next-hop-554"], 1);
-        let report = Report {
-            period: "2026-11".into(),
-            since: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
-            until: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
-            store: "sqlite:x".into(),
-            generated_at: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
-            chain: ChainSummary {
-                verifies: true,
-                entries: 4,
-                head_seq: 4,
-                head_hash: "ab".into(),
-                first_broken: None,
-            },
-            protocols: s.clone(),
-        };
-        let text = render_text(&report);
-        assert!(text.contains("would_reject      1"), "{text}");
-        let json = serde_json::to_value(&report).unwrap();
-        assert_eq!(json["protocols"][0]["would_reject"], 1);
-        assert_eq!(
-            json["protocols"][0]["would_reject_by_reason"]["no_archive"],
-            1
-        );
     }
 
     #[test]
