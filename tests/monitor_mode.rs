@@ -293,7 +293,7 @@ async fn only_listed_senders_reach_the_protected_mailbox() {
         );
         assert!(text.starts_with("NL: "), "Dutch first: {text}");
         assert!(
-            text.contains("EN: Refused: This sender may not mail"),
+            text.contains("EN: Refused: Sender not allowed (protocol art. 5)."),
             "{text}"
         );
     }

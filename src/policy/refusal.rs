@@ -93,10 +93,10 @@ fn builtin(code: ReasonCode) -> Text {
             "Mail them separately.",
         ),
         R::SenderNotAllowed => with_fix(
-            "Deze afzender mag niet naar deze mailbox mailen (protocol art. 5).",
-            "This sender may not mail this mailbox (protocol art. 5).",
-            "Laat een bevoegd teamlid versturen of vraag de DPO.",
-            "Have an authorised team member send it or ask the DPO.",
+            "Afzender niet toegelaten (protocol art. 5).",
+            "Sender not allowed (protocol art. 5).",
+            "Laat een bevoegd teamlid sturen.",
+            "Have an authorised colleague send it.",
         ),
         R::MimeUnparseable => with_fix(
             "De opbouw (MIME) van het bericht is onleesbaar.",
