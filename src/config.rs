@@ -423,6 +423,69 @@ pub struct ProtocolConfig {
     pub in_force_until: Option<NaiveDate>,
     #[serde(default)]
     pub rules: Rules,
+    /// `"enforce"` (the default): a message that breaks a rule is refused. `"monitor"`: it is
+    /// relayed and recorded as `would_reject` (for a rollout; see docs/policy.md).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Article 5: who may send to the mailboxes. Exact addresses, `@domain` or `*@domain`
+    /// (the same), normalised like recipients. None: any sender.
+    #[serde(default)]
+    pub senders: Option<Vec<String>>,
+}
+
+impl ProtocolConfig {
+    /// The `senders` entries as patterns in canonical form (None: any sender). `*@domain` is
+    /// `@domain`: a whole domain, exactly that domain (no subdomains), as for mailboxes. Any
+    /// other `*` is refused (it looks like a wildcard that would match nothing).
+    /// Err names the first entry that is no address or domain, and why.
+    pub fn sender_patterns(
+        &self,
+    ) -> Result<Option<Vec<crate::envelope::MailboxPattern>>, (String, String)> {
+        let Some(senders) = &self.senders else {
+            return Ok(None);
+        };
+        senders
+            .iter()
+            .map(|entry| {
+                let text = entry.trim();
+                let text = text
+                    .strip_prefix('*')
+                    .filter(|t| t.starts_with('@'))
+                    .unwrap_or(text);
+                if text.contains('*') {
+                    return Err((
+                        entry.clone(),
+                        "the only wildcard is a whole domain: \"*@domain\" or \"@domain\"".into(),
+                    ));
+                }
+                crate::envelope::MailboxPattern::parse(text)
+                    .map_err(|e| (entry.clone(), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}
+
+/// How a protocol applies its rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A message that breaks a rule is refused (550).
+    #[default]
+    Enforce,
+    /// A message that breaks a rule is relayed like any protected message and recorded as
+    /// `would_reject` with its reasons; never for the refusals monitor mode cannot relax.
+    Monitor,
+}
+
+impl Mode {
+    /// As written in the configuration: "enforce" or "monitor".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+        }
+    }
 }
 
 /// The rules for a protected message. The defaults are the strict reading of article 6.
@@ -713,6 +776,18 @@ impl Config {
             for mailbox in &protocol.mailboxes {
                 if let Err(e) = crate::envelope::MailboxPattern::parse(mailbox) {
                     return Err((key("mailboxes"), format!("{mailbox:?}: {e}")));
+                }
+            }
+            if let Some(senders) = &protocol.senders {
+                if senders.is_empty() {
+                    return Err((
+                        key("senders"),
+                        "is empty: list who may send, or leave the key out to allow any sender"
+                            .into(),
+                    ));
+                }
+                if let Err((sender, e)) = protocol.sender_patterns() {
+                    return Err((key("senders"), format!("{sender:?}: {e}")));
                 }
             }
             if let Some(until) = protocol.in_force_until {

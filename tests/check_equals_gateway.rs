@@ -6,7 +6,6 @@
 
 mod inprocess;
 
-use chrono::NaiveDate;
 use inprocess::*;
 use sealgate::envelope::Address;
 use sealgate::reply::{Reply, Status};
@@ -15,36 +14,8 @@ const FROM: &str = "medewerker@opgroeien.be";
 /// Cases run side by side.
 const CONCURRENT_CASES: usize = 2;
 
-struct Case {
-    file: String,
-    rcpt: Vec<String>,
-    date: NaiveDate,
-    verdict: String,
-}
-
-fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(repo("fixtures/messages/manifest.json")).unwrap();
-    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
-    manifest["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|case| Case {
-            file: case["file"].as_str().unwrap().to_string(),
-            rcpt: case["rcpt"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r.as_str().unwrap().to_string())
-                .collect(),
-            date: case["date"].as_str().unwrap().parse().unwrap(),
-            verdict: case["verdict"].as_str().unwrap().to_string(),
-        })
-        .collect()
-}
-
 /// One case through check and through the gateway; the gateway's reply on the wire.
-async fn run_case(case: Case) -> (Case, Got) {
+async fn run_case(case: FixtureCase) -> (FixtureCase, Got) {
     // What check's offline next hop answers to the end of data.
     let offline_ok = Reply::new(
         250,
@@ -68,6 +39,7 @@ async fn run_case(case: Case) -> (Case, Got) {
     let checked = sealgate::transfer::check(
         gateway.config.clone(),
         Some(Address::parse(FROM).unwrap()),
+        None,
         recipients,
         message.clone(),
         Some(case.date),
@@ -92,7 +64,7 @@ async fn run_case(case: Case) -> (Case, Got) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_and_the_gateway_give_the_same_reply_on_every_fixture() {
-    let cases = cases();
+    let cases = fixture_cases();
     assert!(
         cases.len() >= 40,
         "the manifest lists {} cases",
@@ -100,21 +72,8 @@ async fn check_and_the_gateway_give_the_same_reply_on_every_fixture() {
     );
     // Two cases at a time, not more: the password-in-message check stops after a wall-clock
     // budget (policy::TIME_BUDGET), so an overloaded machine would change verdicts.
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CASES));
-    let mut running = tokio::task::JoinSet::new();
-    for case in cases {
-        let slots = slots.clone();
-        running.spawn(async move {
-            let _slot = slots.acquire_owned().await.expect("open semaphore");
-            run_case(case).await
-        });
-    }
     let (mut passes, mut refusals) = (0, 0);
-    while let Some(done) = running.join_next().await {
-        let (case, got) = match done {
-            Ok(done) => done,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
+    for (case, got) in run_concurrently(cases, CONCURRENT_CASES, run_case).await {
         match case.verdict.as_str() {
             "pass" => {
                 assert_eq!(got.code, 250, "{}: {got:?}", case.file);

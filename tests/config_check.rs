@@ -228,3 +228,38 @@ fn restart_only_changes_are_found() {
         ["log.level", "limits.memory_budget"]
     );
 }
+
+#[test]
+fn mode_and_senders_are_checked_like_every_other_key() {
+    let (_dir, path) = with_change("mode = \"enforce\"", "mode = \"dry-run\"");
+    let output = check(&path, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("mode") && err.contains("dry-run"), "{err}");
+
+    for (senders, named) in [
+        ("senders = []", "is empty"),
+        ("senders = [\"an@opgroeien.be\", \"%x@y.be\"]", "%x@y.be"),
+        ("senders = [\"*an@opgroeien.be\"]", "*an@opgroeien.be"),
+        ("senders = [\"@localhost\"]", "@localhost"),
+    ] {
+        let (_dir, path) = with_change(
+            "mode = \"enforce\"",
+            &format!("mode = \"monitor\"\n{senders}"),
+        );
+        let output = check(&path, &[]);
+        assert_eq!(output.status.code(), Some(1), "{senders}");
+        let err = stderr(&output);
+        assert!(
+            err.contains("protocols[0].senders") && err.contains(named),
+            "{senders}: {err}"
+        );
+    }
+
+    let (_dir, path) = with_change(
+        "mode = \"enforce\"",
+        "mode = \"monitor\"\nsenders = [\"An@Opgroeien.be\", \"@kindengezin.be\", \"*@menen.be\"]",
+    );
+    let output = check(&path, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}

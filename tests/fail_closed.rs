@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use hostile_support::*;
 use sealgate::config::Config;
 use sealgate::envelope::{has_source_route, Address};
-use sealgate::policy::{self, Decision, Registry, Verdict};
+use sealgate::policy::{self, Decision, Registry};
 
 fn registry() -> Registry {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sealgate.toml");
@@ -66,10 +66,7 @@ fn failure(case: &Case, decision: Result<Decision, String>) -> Option<String> {
         Err(panic) => return Some(format!("{}: PANICKED ({panic})", case.label())),
     };
     let got = codes(&decision);
-    let verdict = match decision.verdict {
-        Verdict::Pass => "pass",
-        Verdict::Reject => "reject",
-    };
+    let verdict = decision.verdict.as_str();
     if verdict != case.verdict && !(case.may_refuse && verdict == "reject") {
         return Some(format!(
             "{}: expected {} {:?}, got {verdict} {got:?}",

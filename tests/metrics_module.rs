@@ -55,7 +55,7 @@ fn a_fresh_registry_has_every_family_and_every_series_at_zero() {
     );
 
     for class in ["ordinary", "protected"] {
-        for outcome in ["relayed", "rejected", "deferred"] {
+        for outcome in ["relayed", "rejected", "deferred", "would_reject"] {
             let labels = [("class", class), ("outcome", outcome)];
             assert_eq!(sample(&families, "sealgate_messages_total", &labels), 0.0);
         }

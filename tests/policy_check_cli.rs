@@ -242,3 +242,64 @@ fn errors_exit_2_with_a_reason() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+/// The test configuration with the seed's protocol in monitor mode and a `senders` list.
+fn monitor_config(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(config()).unwrap();
+    let id = "id = \"opgroeien-menen-ocmw-wervik\"\n";
+    assert!(text.contains(id));
+    let text = text.replacen(
+        id,
+        &format!("{id}mode = \"monitor\"\nsenders = [\"@opgroeien.be\"]\n"),
+        1,
+    );
+    let path = dir.join("sealgate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn monitor_mode_reports_would_reject_with_the_reply_enforce_would_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = monitor_config(dir.path());
+    let file = fixtures().join("tnef_winmail.eml");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--config",
+            config.to_str().unwrap(),
+            "--date",
+            "2025-06-02",
+            "--rcpt",
+            "kindengezin@wervik.be",
+            "--from",
+            "an@opgroeien.be",
+        ];
+        args.extend_from_slice(extra);
+        args.push(file.to_str().unwrap());
+        check(&args)
+    };
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(0), "relayed in monitor mode");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("verdict: would_reject"), "{stdout}");
+    assert!(stdout.contains("550-5.7.1 NL: Geweigerd: "), "{stdout}");
+
+    let output = run(&["--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["verdict"], "would_reject");
+    assert_eq!(json["reasons"][0]["code"], "tnef");
+    assert!(json["smtp_reply"].is_null(), "the gateway answers 250");
+    assert_eq!(json["enforce_reply"]["code"], 550);
+
+    // With AUTH, the user must be listed as well.
+    let output = run(&["--json", "--auth-user", "exchange"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let codes: Vec<&str> = json["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["tnef", "sender_not_allowed"], "{json}");
+}

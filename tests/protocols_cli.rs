@@ -18,6 +18,8 @@ title = "Opgroeien regie -> OCMW Menen"
 mailboxes = ["@ocmw-menen.be"]
 in_force_from = 2024-01-01
 in_force_until = 2026-12-11
+mode = "monitor"
+senders = ["an.peeters@opgroeien.be", "*@kindengezin.be"]
 [protocols.rules]
 allow_other_attachments = true
 
@@ -91,6 +93,20 @@ fn json_lists_each_protocol_with_its_status() {
         "allow_other_attachments"
     );
     assert_eq!(menen["rules_differing_from_defaults"][0]["value"], "true");
+    assert_eq!(menen["mode"], "monitor");
+    assert_eq!(wervik["mode"], "enforce");
+    assert_eq!(
+        menen["rules_differing_from_defaults"][1],
+        serde_json::json!({"rule": "mode", "value": "monitor", "default": "enforce"})
+    );
+    assert_eq!(
+        menen["rules_differing_from_defaults"][2],
+        serde_json::json!({
+            "rule": "senders",
+            "value": "an.peeters@opgroeien.be, *@kindengezin.be",
+            "default": "any sender"
+        })
+    );
 
     assert_eq!(by_id("ieper")["status"], "ended");
     let poperinge = by_id("poperinge");
@@ -114,6 +130,13 @@ fn text_says_the_status_in_words() {
         "{text}"
     );
     assert!(text.contains("2023-12-01 .. open-ended"), "{text}");
+    assert!(text.contains("mode = monitor (default enforce)"), "{text}");
+    assert!(
+        text.contains("senders = an.peeters@opgroeien.be, *@kindengezin.be (default any sender)"),
+        "{text}"
+    );
+    assert!(text.contains("mode:      monitor"), "{text}");
+    assert!(text.contains("mode:      enforce"), "{text}");
 }
 
 #[test]

@@ -628,21 +628,6 @@ async fn shutdown_answers_an_idle_session_421_4_3_2() {
 // ---------------------------------------------------------------------------------------------
 // STARTTLS
 
-fn toml_path(path: &std::path::Path) -> String {
-    format!("\"{}\"", path.display())
-}
-
-/// A self-signed certificate for sealgate.test, made in-process.
-fn test_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["sealgate.test".to_string()]).expect("rcgen");
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    (cert, key)
-}
-
 fn tls_gateway(users: bool) -> TestGateway {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = test_certificate(dir.path());

@@ -3,7 +3,7 @@
 //! The daemon's decision, offline: the envelope and the message go through the gateway's own
 //! transfer core (`sealgate::transfer::check`) with a next hop that does not send, so the
 //! classification, the judgement and the refusal's reply are the gateway's by construction.
-//! Exit 0 pass, 1 reject, 2 error.
+//! Exit 0 pass (also `would_reject`: a protocol in monitor mode relays it), 1 reject, 2 error.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -23,9 +23,12 @@ pub struct CheckArgs {
     /// An envelope recipient; repeat for several.
     #[arg(long = "rcpt", required = true)]
     pub rcpt: Vec<String>,
-    /// The envelope sender (checked for syntax; policy does not depend on it).
+    /// The envelope sender (empty: the null sender `<>`); a protocol's `senders` list checks it.
     #[arg(long = "from", default_value = "")]
     pub from: String,
+    /// Judge as if the client had authenticated (SMTP AUTH) as this user.
+    #[arg(long = "auth-user")]
+    pub auth_user: Option<String>,
     /// Print the decision as a JSON object.
     #[arg(long)]
     pub json: bool,
@@ -57,21 +60,34 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let delivery = runtime.block_on(sealgate::transfer::check(
-        config, sender, recipients, message, args.date,
+        config,
+        sender,
+        args.auth_user.clone(),
+        recipients,
+        message,
+        args.date,
     ))?;
     let decision = match delivery.decision {
         Some(decision) => decision,
         None if delivery.reply.is_positive() => Decision::pass_uninspected(),
         None => anyhow::bail!("the gateway would answer {}", delivery.reply),
     };
-    let refusal = (decision.verdict == Verdict::Reject).then_some(&delivery.reply);
+    // A would-reject is relayed; the reply shown is the one enforce mode would give.
+    let refusal_reply = (decision.verdict == Verdict::WouldReject)
+        .then(|| would_be_refusal(&decision))
+        .flatten();
+    let refusal = match decision.verdict {
+        Verdict::Reject => Some(&delivery.reply),
+        Verdict::WouldReject => refusal_reply.as_ref(),
+        Verdict::Pass => None,
+    };
     let mut out = std::io::stdout().lock();
     let printed = if args.json {
         let json =
             serde_json::to_string_pretty(&as_json(&decision, &delivery.recipients, refusal))?;
         writeln!(out, "{json}")
     } else {
-        print_text(&mut out, &delivery.recipients, refusal)
+        print_text(&mut out, &delivery.recipients, decision.verdict, refusal)
     };
     // A reader that went away (`| head`) is not an error of the check.
     if let Err(e) = printed {
@@ -80,9 +96,19 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(match decision.verdict {
-        Verdict::Pass => ExitCode::SUCCESS,
+        Verdict::Pass | Verdict::WouldReject => ExitCode::SUCCESS,
         Verdict::Reject => ExitCode::from(1),
     })
+}
+
+/// The reply enforce mode would give for a would-reject.
+fn would_be_refusal(decision: &Decision) -> Option<Reply> {
+    let (code, [class, subject, detail], lines) = sealgate::policy::enforce_reply(decision)?;
+    Some(Reply::multiline(
+        code,
+        sealgate::reply::Status(class, subject.into(), detail.into()),
+        lines,
+    ))
 }
 
 fn read_message(path: &PathBuf, max: usize) -> anyhow::Result<Vec<u8>> {
@@ -115,6 +141,12 @@ fn as_json(
             "lines": reply.lines,
         })
     });
+    // A would-reject's reply is the one enforce mode would give: not what the gateway answers.
+    let (reply, enforce_reply) = if decision.verdict == Verdict::WouldReject {
+        (None, reply)
+    } else {
+        (reply, None)
+    };
     serde_json::json!({
         "verdict": decision.verdict,
         "reasons": decision.reasons,
@@ -126,12 +158,14 @@ fn as_json(
         "archives": decision.archives,
         "message_id": decision.message_id,
         "smtp_reply": reply,
+        "enforce_reply": enforce_reply,
     })
 }
 
 fn print_text(
     out: &mut impl Write,
     recipients: &[PolicyRecipient],
+    verdict: Verdict,
     refusal: Option<&Reply>,
 ) -> std::io::Result<()> {
     for r in recipients {
@@ -143,7 +177,14 @@ fn print_text(
     match refusal {
         None => writeln!(out, "verdict: pass"),
         Some(reply) => {
-            writeln!(out, "verdict: reject")?;
+            if verdict == Verdict::WouldReject {
+                writeln!(
+                    out,
+                    "verdict: would_reject (monitor mode: the gateway relays it; in enforce mode it would answer:)"
+                )?;
+            } else {
+                writeln!(out, "verdict: reject")?;
+            }
             // The reply exactly as the gateway writes it on the wire, without the CRLFs.
             let mut wire = Vec::new();
             reply.write_to(&mut wire);

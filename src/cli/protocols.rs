@@ -1,12 +1,13 @@
 //! `sealgate protocols`: each data-sharing protocol with its mailboxes, period, status and the
-//! rules it relaxes, for the administrator and the data protection officer.
+//! rules it relaxes (also its mode and allowed senders when set), for the administrator and the
+//! data protection officer.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::NaiveDate;
 use clap::Args;
-use sealgate::config::Config;
+use sealgate::config::{Config, Mode};
 use sealgate::policy::lifecycle::ProtocolSummary;
 
 #[derive(Args)]
@@ -49,6 +50,15 @@ pub fn run(args: ProtocolsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn describe_mode(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Enforce => "enforce",
+        Mode::Monitor => {
+            "monitor (mail that breaks the rules is relayed and recorded as would_reject)"
+        }
+    }
+}
+
 fn text(summaries: &[ProtocolSummary], today: NaiveDate) -> String {
     if summaries.is_empty() {
         return "no protocols configured: no mailbox is protected\n".into();
@@ -62,6 +72,7 @@ fn text(summaries: &[ProtocolSummary], today: NaiveDate) -> String {
         out.push_str(&format!("  status:    {}\n", p.status.describe()));
         out.push_str(&format!("  period:    {} .. {}\n", p.in_force_from, until));
         out.push_str(&format!("  mailboxes: {}\n", p.mailboxes.join(", ")));
+        out.push_str(&format!("  mode:      {}\n", describe_mode(p.mode)));
         if p.rules_differing_from_defaults.is_empty() {
             out.push_str("  rules:     all strict defaults\n");
         }

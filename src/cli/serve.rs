@@ -52,6 +52,7 @@ async fn serve(path: PathBuf, config: Config) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.timeouts.shutdown_grace_seconds);
     let listen = config.smtp.listen.clone();
     let metrics_listen = config.metrics.listen;
+    sealgate::policy::lifecycle::warn_monitor_mode(&config.protocols);
     let settings = Settings::build(config)?;
     let metrics = Arc::new(Metrics::new()?);
     let gateway = Gateway::new(settings, metrics);
@@ -175,6 +176,7 @@ fn reload(gateway: &Gateway, path: &Path) {
                 .settings()
                 .config
                 .restart_only_changes(&settings.config);
+            sealgate::policy::lifecycle::warn_monitor_mode(&settings.config.protocols);
             gateway.replace_settings(settings);
             gateway.metrics.config_reload(ReloadResult::Success);
             info!(config = %path.display(), "configuration reloaded");

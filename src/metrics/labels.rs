@@ -19,6 +19,9 @@ pub enum Outcome {
     Rejected,
     /// The client heard 4xx and will retry from its own queue.
     Deferred,
+    /// Protected mail that broke a rule of a protocol in monitor mode: relayed (the next hop
+    /// accepted it, the client heard 250), but enforce mode would have refused it.
+    WouldReject,
 }
 
 /// How a client session ended.
@@ -154,7 +157,12 @@ label_values!(AuthFailure {
     Throttled => "throttled",
 });
 label_values!(MessageClass { Ordinary => "ordinary", Protected => "protected" });
-label_values!(Outcome { Relayed => "relayed", Rejected => "rejected", Deferred => "deferred" });
+label_values!(Outcome {
+    Relayed => "relayed",
+    Rejected => "rejected",
+    Deferred => "deferred",
+    WouldReject => "would_reject",
+});
 label_values!(SessionResult {
     Completed => "completed",
     RefusedLimit => "refused_limit",

@@ -11,7 +11,7 @@
 use chrono::{Local, NaiveDate, TimeZone};
 use serde::Serialize;
 
-use crate::config::{ProtocolConfig, Rules};
+use crate::config::{Mode, ProtocolConfig, Rules};
 
 /// Where a protocol stands on a given day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -146,6 +146,46 @@ pub fn relaxed_rules(rules: &Rules) -> Vec<RelaxedRule> {
         .collect()
 }
 
+/// Everything of `protocol` that differs from the strict defaults: its relaxed [`Rules`], then
+/// `mode` when it monitors and `senders` when only listed senders may send (a restriction,
+/// but one the administrator must see as well).
+pub fn differing_from_defaults(protocol: &ProtocolConfig) -> Vec<RelaxedRule> {
+    let mut out = relaxed_rules(&protocol.rules);
+    if protocol.mode != Mode::default() {
+        out.push(RelaxedRule {
+            rule: "mode",
+            value: protocol.mode.as_str().into(),
+            default: Mode::default().as_str().into(),
+        });
+    }
+    if let Some(senders) = &protocol.senders {
+        out.push(RelaxedRule {
+            rule: "senders",
+            value: senders.join(", "),
+            default: "any sender".into(),
+        });
+    }
+    out
+}
+
+/// Warns once for every protocol in monitor mode (at start and after each reload): the
+/// mailboxes are not protected while it lasts, and that must never go unnoticed in the logs.
+/// Returns how many protocols monitor.
+pub fn warn_monitor_mode(protocols: &[ProtocolConfig]) -> usize {
+    let monitored: Vec<&ProtocolConfig> = protocols
+        .iter()
+        .filter(|p| p.mode == Mode::Monitor)
+        .collect();
+    for p in &monitored {
+        tracing::warn!(
+            protocol = %p.id,
+            mode = p.mode.as_str(),
+            "protocol in monitor mode: mail that breaks its rules is relayed and recorded as would_reject, not refused"
+        );
+    }
+    monitored.len()
+}
+
 /// Everything `sealgate protocols` shows about one protocol.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProtocolSummary {
@@ -158,6 +198,8 @@ pub struct ProtocolSummary {
     pub status: Status,
     /// Unix seconds at which it stops being in force; absent when open-ended.
     pub end_timestamp: Option<i64>,
+    /// "enforce" or "monitor" (also listed among the differing rules when "monitor").
+    pub mode: Mode,
     pub rules_differing_from_defaults: Vec<RelaxedRule>,
 }
 
@@ -171,7 +213,8 @@ impl ProtocolSummary {
             in_force_until: protocol.in_force_until,
             status: Status::of(protocol, today),
             end_timestamp: end_timestamp(protocol),
-            rules_differing_from_defaults: relaxed_rules(&protocol.rules),
+            mode: protocol.mode,
+            rules_differing_from_defaults: differing_from_defaults(protocol),
         }
     }
 }
@@ -192,6 +235,8 @@ mod tests {
             in_force_from: day(from),
             in_force_until: until.map(day),
             rules: Rules::default(),
+            mode: Mode::Enforce,
+            senders: None,
         }
     }
 
@@ -256,6 +301,37 @@ mod tests {
         assert_eq!(names, ["min_kdf_cycles_power", "allow_other_attachments"]);
         assert_eq!(relaxed[0].value, "16");
         assert_eq!(relaxed[0].default, "19");
+    }
+
+    #[test]
+    fn mode_and_senders_are_listed_when_set() {
+        let mut p = protocol("2023-12-01", None);
+        assert!(differing_from_defaults(&p).is_empty());
+        p.mode = Mode::Monitor;
+        p.senders = Some(vec!["an@opgroeien.be".into(), "@kindengezin.be".into()]);
+        p.rules.max_parts = 50;
+        let listed = differing_from_defaults(&p);
+        let names: Vec<_> = listed.iter().map(|r| r.rule).collect();
+        assert_eq!(names, ["max_parts", "mode", "senders"]);
+        assert_eq!(listed[1].value, "monitor");
+        assert_eq!(listed[1].default, "enforce");
+        assert_eq!(listed[2].value, "an@opgroeien.be, @kindengezin.be");
+        assert_eq!(listed[2].default, "any sender");
+        let json = serde_json::to_value(ProtocolSummary::of(&p, day("2024-01-01"))).unwrap();
+        assert_eq!(json["mode"], "monitor");
+        assert_eq!(json["rules_differing_from_defaults"][2]["rule"], "senders");
+    }
+
+    #[test]
+    fn every_protocol_in_monitor_mode_is_warned_about() {
+        let mut monitored = protocol("2023-12-01", None);
+        monitored.mode = Mode::Monitor;
+        let enforced = protocol("2023-12-01", None);
+        assert_eq!(warn_monitor_mode(std::slice::from_ref(&enforced)), 0);
+        assert_eq!(
+            warn_monitor_mode(&[monitored.clone(), enforced, monitored]),
+            2
+        );
     }
 
     #[test]

@@ -94,6 +94,12 @@ fn builtin(code: ReasonCode) -> Text {
             "Mail hen apart.",
             "Mail them separately.",
         ),
+        R::SenderNotAllowed => with_fix(
+            "Afzender niet toegelaten (protocol art. 5).",
+            "Sender not allowed (protocol art. 5).",
+            "Laat een bevoegd teamlid sturen.",
+            "Have an authorised colleague send it.",
+        ),
         R::MimeUnparseable => with_fix(
             "De opbouw (MIME) van het bericht is onleesbaar.",
             "The message structure (MIME) cannot be read.",
@@ -178,13 +184,14 @@ fn builtin(code: ReasonCode) -> Text {
     }
 }
 
-/// The order in the reply: what blocks the message outright first, then what tells the
-/// sender the most about the fix.
+/// The order in the reply: what blocks the message outright first (no change to the message
+/// helps: the protocol, who sends, who else receives), then what tells the sender the most
+/// about the fix.
 fn rank(code: ReasonCode) -> u8 {
     use ReasonCode as R;
     match code {
         R::ProtocolNotInForce => 0,
-        R::UnrelatedRecipient => 1,
+        R::SenderNotAllowed | R::UnrelatedRecipient => 1,
         R::MimeUnparseable | R::MimeTooComplex | R::MimeAmbiguous => 2,
         R::NoArchive | R::NotSevenZ => 3,
         R::ArchiveNotEncrypted | R::ArchivePartiallyEncrypted | R::ArchiveCorrupt => 4,

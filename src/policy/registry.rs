@@ -6,31 +6,42 @@
 use chrono::NaiveDate;
 
 use crate::config::{PolicyConfig, ProtocolConfig};
-use crate::envelope::{canonical_domain, CanonicalAddress, MailboxPattern};
+use crate::envelope::{canonical_domain, Address, CanonicalAddress, MailboxPattern};
 
-use super::PolicyRecipient;
+use super::{Origin, PolicyRecipient};
+
+/// One protocol with its mailboxes and allowed senders parsed.
+#[derive(Debug, Clone)]
+struct Entry {
+    protocol: ProtocolConfig,
+    mailboxes: Vec<MailboxPattern>,
+    /// None: any sender (no `senders` key).
+    senders: Option<Vec<MailboxPattern>>,
+}
 
 /// The protocols of the configuration, ready to answer "who protects this recipient?".
 #[derive(Debug, Clone)]
 pub struct Registry {
-    protocols: Vec<(ProtocolConfig, Vec<MailboxPattern>)>,
+    protocols: Vec<Entry>,
     policy: PolicyConfig,
     own_domains: Vec<String>,
 }
 
 impl Registry {
-    /// Builds the registry. `Config::load` has validated the mailbox patterns; a pattern that
-    /// still does not parse is left out (it could match nothing anyway).
+    /// Builds the registry. `Config::load` has validated the mailbox and sender patterns; a
+    /// mailbox pattern that still does not parse is left out (it could match nothing anyway),
+    /// and a `senders` list that does not parse allows no one (fail closed).
     pub fn new(protocols: &[ProtocolConfig], policy: &PolicyConfig) -> Registry {
         let protocols = protocols
             .iter()
-            .map(|p| {
-                let patterns = p
+            .map(|p| Entry {
+                protocol: p.clone(),
+                mailboxes: p
                     .mailboxes
                     .iter()
                     .filter_map(|m| MailboxPattern::parse(m).ok())
-                    .collect();
-                (p.clone(), patterns)
+                    .collect(),
+                senders: p.sender_patterns().unwrap_or_else(|_| Some(Vec::new())),
             })
             .collect();
         let own_domains = policy
@@ -49,13 +60,37 @@ impl Registry {
     pub fn protocol_for(&self, address: &CanonicalAddress) -> Option<&ProtocolConfig> {
         self.protocols
             .iter()
-            .find(|(_, patterns)| patterns.iter().any(|p| p.matches(address)))
-            .map(|(p, _)| p)
+            .find(|e| e.mailboxes.iter().any(|p| p.matches(address)))
+            .map(|e| &e.protocol)
     }
 
     /// The protocol with this id.
     pub fn protocol(&self, id: &str) -> Option<&ProtocolConfig> {
-        self.protocols.iter().map(|(p, _)| p).find(|p| p.id == id)
+        self.protocols
+            .iter()
+            .map(|e| &e.protocol)
+            .find(|p| p.id == id)
+    }
+
+    /// May `origin` send to the mailboxes of protocol `id` (article 5, the `senders` key)?
+    /// Without a `senders` list anyone may. With one, the envelope sender must match an entry
+    /// (the null sender `<>` never does), and when the client authenticated, the
+    /// authenticated user name must match one too, read as an address in the same canonical
+    /// form (a name that is no address matches nothing). An unknown id allows no one.
+    pub fn sender_allowed(&self, id: &str, origin: &Origin) -> bool {
+        let Some(entry) = self.protocols.iter().find(|e| e.protocol.id == id) else {
+            return false;
+        };
+        let Some(allowed) = &entry.senders else {
+            return true;
+        };
+        let listed = |address: &CanonicalAddress| allowed.iter().any(|p| p.matches(address));
+        let sender_ok = origin.sender.as_ref().is_some_and(listed);
+        let auth_ok = match &origin.auth_user {
+            None => true,
+            Some(name) => Address::parse(name.trim()).is_ok_and(|a| listed(&a.canonical())),
+        };
+        sender_ok && auth_ok
     }
 
     /// The recipient as policy sees it: its address and the id of the protocol protecting it.
@@ -94,6 +129,8 @@ mod tests {
             in_force_from: from.parse().unwrap(),
             in_force_until: until.map(|u| u.parse().unwrap()),
             rules: Default::default(),
+            mode: Default::default(),
+            senders: None,
         }
     }
 
@@ -150,6 +187,54 @@ mod tests {
             registry.protocol("menen").map(|p| p.id.as_str()),
             Some("menen")
         );
+    }
+
+    fn origin(sender: Option<&str>, auth: Option<&str>) -> Origin {
+        Origin {
+            sender: sender.map(canon),
+            auth_user: auth.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn senders_match_exact_addresses_and_whole_domains() {
+        let mut p = protocol("wervik", &["kindengezin@wervik.be"], "2023-12-01", None);
+        p.senders = Some(vec![
+            "An.Peeters@Opgroeien.be".into(),
+            "@kindengezin.be".into(),
+            "*@menen-team.be".into(),
+        ]);
+        let open = protocol("open", &["@open.be"], "2023-12-01", None);
+        let registry = Registry::new(&[p, open], &PolicyConfig::default());
+        let allowed =
+            |s: Option<&str>, a: Option<&str>| registry.sender_allowed("wervik", &origin(s, a));
+        // Normalised like recipients: case, +tag, trailing dot.
+        assert!(allowed(Some("an.peeters+dossier@OPGROEIEN.BE."), None));
+        assert!(allowed(Some("wie@kindengezin.be"), None));
+        assert!(allowed(Some("wie@Menen-Team.be"), None));
+        assert!(!allowed(Some("piet@opgroeien.be"), None));
+        assert!(
+            !allowed(Some("wie@sub.kindengezin.be"), None),
+            "no subdomains"
+        );
+        assert!(!allowed(None, None), "the null sender");
+        // With AUTH both must be listed.
+        assert!(allowed(
+            Some("wie@kindengezin.be"),
+            Some("an.peeters@opgroeien.be")
+        ));
+        assert!(!allowed(
+            Some("wie@kindengezin.be"),
+            Some("piet@opgroeien.be")
+        ));
+        assert!(!allowed(
+            Some("piet@opgroeien.be"),
+            Some("an.peeters@opgroeien.be")
+        ));
+        assert!(!allowed(Some("wie@kindengezin.be"), Some("exchange-relay")));
+        // No list: anyone, also the null sender; an unknown protocol: no one.
+        assert!(registry.sender_allowed("open", &origin(None, Some("x"))));
+        assert!(!registry.sender_allowed("gone", &origin(Some("wie@kindengezin.be"), None)));
     }
 
     #[test]

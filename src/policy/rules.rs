@@ -13,9 +13,10 @@ use crate::sevenz::{self, ArchiveVerdict, VerdictKind};
 use super::refusal::{self, RefusalFacts};
 use super::texts::{self, Context};
 use super::{
-    identifiers, message_id, password, registry, ArchiveFacts, Decision, PolicyRecipient, Reason,
-    ReasonCode, Registry, Verdict,
+    identifiers, message_id, password, registry, ArchiveFacts, Decision, Origin, PolicyRecipient,
+    Reason, ReasonCode, Registry, Verdict,
 };
+use crate::config::Mode;
 
 /// Reasons found so far, with a detail for the text of each. Details are fixed strings
 /// (`&'static str`): no text of the message can reach a reply through them.
@@ -41,10 +42,22 @@ struct Archive<'a> {
     verdict: ArchiveVerdict,
 }
 
-/// Decides on a message for which at least one recipient is protected. CPU-bound (archive
-/// parsing, password tries, all bounded): call it off the async runtime.
+/// [`evaluate_envelope`] for a message judged on its own (tests, tools): as from the null
+/// sender without AUTH, so a protocol with a `senders` list refuses it.
 pub fn evaluate(
     registry: &Registry,
+    recipients: &[PolicyRecipient],
+    message: &[u8],
+    today: NaiveDate,
+) -> Decision {
+    evaluate_envelope(registry, &Origin::default(), recipients, message, today)
+}
+
+/// Decides on a message from `origin` for which at least one recipient is protected.
+/// CPU-bound (archive parsing, password tries, all bounded): call it off the async runtime.
+pub fn evaluate_envelope(
+    registry: &Registry,
+    origin: &Origin,
     recipients: &[PolicyRecipient],
     message: &[u8],
     today: NaiveDate,
@@ -53,11 +66,14 @@ pub fn evaluate(
         return Decision::pass_uninspected();
     }
     let mut findings = Findings::default();
-    let protocols = involved_protocols(registry, recipients, &mut findings);
+    let (protocols, all_known) = involved_protocols(registry, recipients, &mut findings);
     let mut unrelated = Vec::new();
     for protocol in &protocols {
         if !registry::in_force(protocol, today) {
             findings.add(ReasonCode::ProtocolNotInForce);
+        }
+        if !registry.sender_allowed(&protocol.id, origin) {
+            findings.add(ReasonCode::SenderNotAllowed);
         }
         if !protocol.rules.allow_unrelated_recipients {
             unrelated.extend(unrelated_recipients(registry, recipients, &protocol.id));
@@ -127,13 +143,10 @@ pub fn evaluate(
             ),
         })
         .collect();
-    let verdict = if reasons.is_empty() {
-        Verdict::Pass
-    } else {
-        Verdict::Reject
-    };
     let codes: Vec<ReasonCode> = reasons.iter().map(|r| r.code).collect();
-    let refusal = (verdict == Verdict::Reject).then(|| {
+    let monitored = all_known && protocols.iter().all(|p| p.mode == Mode::Monitor);
+    let verdict = verdict(&codes, monitored);
+    let refusal = (verdict != Verdict::Pass).then(|| {
         refusal::compose(&RefusalFacts {
             reasons: &codes,
             unrelated_recipients: &unrelated,
@@ -153,14 +166,28 @@ pub fn evaluate(
     }
 }
 
-/// The protocols of the protected recipients, each once. A protocol id the registry no longer
-/// knows (configuration reloaded in between) is looked up again by address; failing that the
-/// recipient counts as protected by a protocol that is not in force.
+/// Pass without reasons; else refuse, unless every protocol involved is in monitor mode
+/// (`monitored`) and monitor mode may relax every reason found.
+fn verdict(codes: &[ReasonCode], monitored: bool) -> Verdict {
+    if codes.is_empty() {
+        Verdict::Pass
+    } else if monitored && codes.iter().all(|c| c.relaxed_in_monitor()) {
+        Verdict::WouldReject
+    } else {
+        Verdict::Reject
+    }
+}
+
+/// The protocols of the protected recipients, each once, and whether every one was found. A
+/// protocol id the registry no longer knows (configuration reloaded in between) is looked up
+/// again by address; failing that the recipient counts as protected by a protocol that is not
+/// in force (and enforcing).
 fn involved_protocols<'r>(
     registry: &'r Registry,
     recipients: &[PolicyRecipient],
     findings: &mut Findings,
-) -> Vec<&'r ProtocolConfig> {
+) -> (Vec<&'r ProtocolConfig>, bool) {
+    let mut all_known = true;
     let mut protocols: Vec<&ProtocolConfig> = Vec::new();
     for recipient in recipients {
         let Some(id) = &recipient.protocol else {
@@ -172,10 +199,13 @@ fn involved_protocols<'r>(
         match found {
             Some(p) if !protocols.iter().any(|q| q.id == p.id) => protocols.push(p),
             Some(_) => {}
-            None => findings.add(ReasonCode::ProtocolNotInForce),
+            None => {
+                all_known = false;
+                findings.add(ReasonCode::ProtocolNotInForce);
+            }
         }
     }
-    protocols
+    (protocols, all_known)
 }
 
 /// Recipients neither protected by `protocol_id` nor in the organisation's own domains.
@@ -370,6 +400,28 @@ fn password_in_message(inspection: &Inspection, archives: &[Archive<'_>]) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn monitor_relaxes_only_what_it_may_and_enforce_wins() {
+        use ReasonCode as R;
+        assert_eq!(verdict(&[], true), Verdict::Pass);
+        assert_eq!(verdict(&[], false), Verdict::Pass);
+        for code in ReasonCode::ALL {
+            assert_eq!(verdict(&[code], false), Verdict::Reject, "{code:?}");
+            let expected = if code.relaxed_in_monitor() {
+                Verdict::WouldReject
+            } else {
+                Verdict::Reject
+            };
+            assert_eq!(verdict(&[code], true), expected, "{code:?}");
+            // One reason monitor mode never relaxes refuses the whole message.
+            assert_eq!(
+                verdict(&[code, R::MimeAmbiguous], true),
+                Verdict::Reject,
+                "{code:?}"
+            );
+        }
+    }
 
     #[test]
     fn raw_key_is_no_key_derivation() {

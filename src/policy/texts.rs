@@ -89,6 +89,11 @@ pub fn default_text(code: ReasonCode) -> String {
             "EN: The message also goes to recipients outside this protocol ({recipients}). Send protected data only to the protected mailbox and to colleagues of your own organisation; send the others a separate message.",
             false,
         ),
+        ReasonCode::SenderNotAllowed => (
+            "NL: Naar deze beschermde mailbox ({protocol}) mogen enkel de afzenders mailen die het protocol noemt (artikel 5: een lokaal teamlid); dit afzenderadres of deze aangemelde gebruiker staat niet op die lijst. Laat een bevoegd teamlid het bericht vanuit het eigen account versturen, of vraag de functionaris voor gegevensbescherming om de lijst aan te passen.",
+            "EN: Only the senders the protocol names may mail this protected mailbox ({protocol}) (article 5: a local team member); this sender address or this signed-in user is not on that list. Have an authorised team member send the message from their own account, or ask the data protection officer to change the list.",
+            false,
+        ),
         ReasonCode::ProtocolNotInForce => (
             "NL: Het protocol voor deze mailbox ({protocol}) is vandaag niet van kracht: er mogen geen persoonsgegevens naartoe. Neem contact op met de functionaris voor gegevensbescherming.",
             "EN: The protocol for this mailbox ({protocol}) is not in force today: no personal data may be sent to it. Contact the data protection officer.",

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::{Client, Transaction, Transfer};
 use crate::audit::{self, AuditRecipient, TransferOutcome, TransferRecord};
 use crate::metrics::{NextHopError, Outcome};
-use crate::policy::{self, Decision, PolicyRecipient, Verdict};
+use crate::policy::{self, Decision, Origin, PolicyRecipient, Verdict};
 use crate::relay::{RelayError, Verified};
 use crate::reply::{replies, Reply, Status};
 
@@ -71,7 +71,10 @@ impl Transfer {
         if !reply.is_positive() {
             self.reset_next_hop().await;
         }
-        self.log_transaction(client, &tx, &reply, message.size);
+        let monitored = decision
+            .as_ref()
+            .is_some_and(|d| d.verdict == Verdict::WouldReject);
+        self.log_transaction(client, &tx, &reply, message.size, monitored);
         Delivery {
             reply,
             decision,
@@ -88,7 +91,7 @@ impl Transfer {
         if !tx.is_protected() {
             return (self.relay(client, tx, &message).await.0, None);
         }
-        let (message, decision) = match self.judge(tx, message).await {
+        let (message, decision) = match self.judge(tx, client, message).await {
             Ok(judged) => judged,
             Err(reply) => return (reply, None),
         };
@@ -115,6 +118,9 @@ impl Transfer {
         let (reply, tls_out) = self.relay(client, tx, &message).await;
         self.audit_outcome(tx, &reply, outcome_of(&reply), tls_out)
             .await;
+        if decision.verdict == Verdict::WouldReject {
+            warn_would_reject(tx, &decision, &reply);
+        }
         (reply, Some(decision))
     }
 
@@ -165,10 +171,15 @@ impl Transfer {
     async fn judge(
         &self,
         tx: &Transaction,
+        client: &Client,
         message: Vec<u8>,
     ) -> Result<(Vec<u8>, Decision), Reply> {
         let settings = tx.settings.clone();
         let recipients = tx.policy_recipients();
+        let origin = Origin {
+            sender: tx.sender.as_ref().map(|s| s.canonical()),
+            auth_user: client.auth_user.clone(),
+        };
         // Protocols are in force by local calendar days.
         let today = self
             .core
@@ -190,7 +201,13 @@ impl Transfer {
         let permit = gateway.inspection_permit().await;
         let job = tokio::task::spawn_blocking(move || {
             let _held = (permit, reservation);
-            let decision = policy::evaluate(&settings.registry, &recipients, &message, today);
+            let decision = policy::evaluate_envelope(
+                &settings.registry,
+                &origin,
+                &recipients,
+                &message,
+                today,
+            );
             (message, decision)
         });
         let judged = job.await;
@@ -252,7 +269,8 @@ impl Transfer {
             reply_code: reply.code,
             reply_text: reply.summary(),
             outcome: match outcome {
-                Outcome::Relayed => audit::Outcome::Relayed,
+                // The audit's decision says `would_reject`; the outcome what the client heard.
+                Outcome::Relayed | Outcome::WouldReject => audit::Outcome::Relayed,
                 Outcome::Rejected => audit::Outcome::Rejected,
                 Outcome::Deferred => audit::Outcome::Deferred,
             },
@@ -265,16 +283,27 @@ impl Transfer {
         }
     }
 
-    /// The transaction's one summary line and its counters.
-    fn log_transaction(&self, client: &Client, tx: &Transaction, reply: &Reply, size: usize) {
+    /// The transaction's one summary line and its counters. `monitored`: policy's verdict was
+    /// `would_reject`, so a relayed message counts as `outcome="would_reject"`.
+    fn log_transaction(
+        &self,
+        client: &Client,
+        tx: &Transaction,
+        reply: &Reply,
+        size: usize,
+        monitored: bool,
+    ) {
         let class = tx.class();
-        let outcome = outcome_of(reply);
+        let outcome = match outcome_of(reply) {
+            Outcome::Relayed if monitored => Outcome::WouldReject,
+            outcome => outcome,
+        };
         let metrics = &self.core.gateway.metrics;
         metrics.message(class, outcome);
         metrics.observe_message_size(size);
         metrics.observe_transaction(tx.started.elapsed());
         let verified = tx.peer.as_ref().map_or(Verified::Plaintext, |p| p.verified);
-        if outcome == Outcome::Relayed {
+        if matches!(outcome, Outcome::Relayed | Outcome::WouldReject) {
             metrics.delivery(tx.route_label(), verified.as_str());
         }
         let (mx_host, mx_address) = match tx.mx_peer() {
@@ -309,6 +338,32 @@ impl Transfer {
             gateway.metrics.next_hop_error(NextHopError::Reply4xx);
         }
     }
+}
+
+/// The warning for every message a protocol in monitor mode let through: metadata only (the
+/// transaction id, the protocols, the reason codes, the next hop's reply code), never a word
+/// of the message.
+fn warn_would_reject(tx: &Transaction, decision: &Decision, reply: &Reply) {
+    let mut protocols: Vec<&str> = tx
+        .recipients
+        .iter()
+        .filter_map(|r| r.protocol.as_deref())
+        .collect();
+    protocols.sort_unstable();
+    protocols.dedup();
+    let reasons = decision
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    warn!(
+        id = %tx.id,
+        protocols = %protocols.join(" "),
+        reasons = %reasons,
+        reply_code = reply.code,
+        "monitor mode: protected message breaks the protocol's rules; relayed, recorded as would_reject"
+    );
 }
 
 /// The reply for a refused message, from policy's code, enhanced code and text lines.

@@ -77,10 +77,12 @@ pub enum OfflineError {
 
 /// One transaction through the transfer core with a next hop that does not send and a ledger
 /// in memory: what the gateway would answer to this envelope and message (`sealgate check`).
-/// `day` judges protocols in force as on that day instead of today.
+/// `day` judges protocols in force as on that day instead of today; `auth_user` is the user
+/// the client would have authenticated as (None: no AUTH).
 pub async fn check(
     config: crate::config::Config,
     sender: Option<crate::envelope::Address>,
+    auth_user: Option<String>,
     recipients: Vec<crate::envelope::Address>,
     message: Vec<u8>,
     day: Option<chrono::NaiveDate>,
@@ -102,7 +104,7 @@ pub async fn check(
         helo: Some("sealgate-check".into()),
         esmtp: true,
         tls: None,
-        auth_user: None,
+        auth_user,
     };
     let params = MailParams {
         size: message.len(),

@@ -35,12 +35,15 @@ pub fn fixture_day() -> NaiveDate {
 /// fixtures/messages/sealgate-test.toml (the seed's protocol, a relaxed one, an ended one).
 pub struct TestConfig {
     sections: Vec<(String, Vec<(String, String)>)>,
+    /// Text replacements in the fixture's policy and protocols, in order.
+    fixture_edits: Vec<(String, String)>,
 }
 
 impl Default for TestConfig {
     fn default() -> Self {
         let mut config = TestConfig {
             sections: Vec::new(),
+            fixture_edits: Vec::new(),
         };
         config
             .set("smtp", "listen", "[\"127.0.0.1:2525\"]")
@@ -68,11 +71,22 @@ impl TestConfig {
         self
     }
 
+    /// Replaces `from` (which must occur) with `to` in the fixture's policy and protocols, e.g.
+    /// to add keys to a protocol after its `id = ...` line.
+    pub fn edit_fixture(&mut self, from: &str, to: &str) -> &mut Self {
+        self.fixture_edits.push((from.to_string(), to.to_string()));
+        self
+    }
+
     pub fn load(&self, dir: &Path) -> Config {
         let fixture = std::fs::read_to_string(repo("fixtures/messages/sealgate-test.toml"))
             .expect("read the fixture configuration");
         let mut policy =
             fixture[fixture.find("[policy]").expect("a [policy] section")..].to_string();
+        for (from, to) in &self.fixture_edits {
+            assert!(policy.contains(from.as_str()), "the fixture lost {from:?}");
+            policy = policy.replace(from.as_str(), to);
+        }
         let mut text = String::new();
         for (section, keys) in &self.sections {
             let lines: String = keys
@@ -466,6 +480,14 @@ impl Smtp {
     /// MAIL, RCPT for each recipient (each must be accepted), DATA, the message (dot-stuffed
     /// here), and the final reply.
     pub async fn send_mail(&mut self, from: &str, to: &[&str], message: &[u8]) -> Got {
+        self.begin_data(from, to).await;
+        self.send(&stuffed(message)).await;
+        self.reply().await
+    }
+
+    /// MAIL, RCPT for each recipient (each must be accepted) and DATA, up to its 354: the
+    /// caller sends the data as it likes.
+    pub async fn begin_data(&mut self, from: &str, to: &[&str]) {
         self.command(&format!("MAIL FROM:<{from}>"))
             .await
             .assert(250, Some("2.1.0"));
@@ -474,8 +496,6 @@ impl Smtp {
             assert_eq!(got.code, 250, "RCPT {rcpt}: {got:?}");
         }
         self.command("DATA").await.assert(354, None);
-        self.send(&stuffed(message)).await;
-        self.reply().await
     }
 
     /// STARTTLS's handshake on this stream (after the 220), trusting any certificate.
@@ -561,8 +581,76 @@ pub fn ordinary_message(subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// One case of fixtures/messages/manifest.json: a message, its envelope recipients, the day
+/// it is judged on, and the expected verdict and reason codes.
+#[derive(serde::Deserialize, Clone, Debug)]
+pub struct FixtureCase {
+    pub file: String,
+    pub rcpt: Vec<String>,
+    pub date: NaiveDate,
+    pub verdict: String,
+    pub reasons: Vec<String>,
+}
+
+/// Every case of fixtures/messages/manifest.json.
+pub fn fixture_cases() -> Vec<FixtureCase> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        cases: Vec<FixtureCase>,
+    }
+    let text = std::fs::read_to_string(repo("fixtures/messages/manifest.json"))
+        .expect("read the manifest");
+    let manifest: Manifest = serde_json::from_str(&text).expect("a valid manifest");
+    manifest.cases
+}
+
 pub fn fixture_message(name: &str) -> Vec<u8> {
     std::fs::read(repo(&format!("fixtures/messages/{name}"))).expect("read a fixture message")
+}
+
+/// `path` as a TOML string.
+pub fn toml_path(path: &Path) -> String {
+    format!("\"{}\"", path.display())
+}
+
+/// A self-signed certificate for sealgate.test, made in-process: (certificate, key) files.
+pub fn test_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["sealgate.test".to_string()]).expect("rcgen");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
+    (cert, key)
+}
+
+/// Runs `run` on every item, `at_once` at a time, and returns the results (in completion
+/// order). A panic in one run fails the caller with that panic.
+pub async fn run_concurrently<I, T, F, Fut>(items: Vec<I>, at_once: usize, run: F) -> Vec<T>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(I) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let slots = Arc::new(tokio::sync::Semaphore::new(at_once));
+    let mut running = tokio::task::JoinSet::new();
+    for item in items {
+        let slots = slots.clone();
+        let job = run(item);
+        running.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("open semaphore");
+            job.await
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(done) = running.join_next().await {
+        match done {
+            Ok(result) => results.push(result),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    results
 }
 
 /// Waits (up to 10 s, in steps of 5 ms) until `done` holds; panics otherwise.
