@@ -475,3 +475,61 @@ async fn with_auth_the_authenticated_user_must_be_listed_too() {
         ]
     );
 }
+
+/// The ledger of a gateway as the report reads the audit store.
+fn as_transfers(gateway: &TestGateway) -> Vec<sealgate::audit::Transfer> {
+    gateway
+        .ledger
+        .entries()
+        .into_iter()
+        .enumerate()
+        .map(|(seq, (record, outcome))| sealgate::audit::Transfer {
+            record,
+            outcome,
+            entry_seq: seq as u64 + 1,
+            entry_hash: String::new(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_report_tells_would_reject_from_refused_and_relayed() {
+    let mut summaries = Vec::new();
+    for monitored in [&[][..], &PROTOCOL_IDS[..]] {
+        let gateway = gateway(monitored, fixture_day());
+        let (mut smtp, _session) = gateway.ready().await;
+        let code = if monitored.is_empty() { 550 } else { 250 };
+        smtp.send_mail(FROM, &[SEED], &no_archive())
+            .await
+            .assert(code, None);
+        smtp.command("QUIT").await;
+        let transfers = as_transfers(&gateway);
+        let at = transfers[0].record.received_at;
+        let since = at - chrono::Duration::days(1);
+        let until = at + chrono::Duration::days(1);
+        let mut summary = sealgate::audit::report::summarize(&transfers, &[], None, since, until);
+        assert_eq!(summary.len(), 1, "{summary:?}");
+        summaries.push(summary.remove(0));
+    }
+    let [enforce, monitor] = [&summaries[0], &summaries[1]];
+    assert_eq!(enforce.outcomes.get("rejected"), Some(&1), "{enforce:?}");
+    assert_eq!(
+        enforce.outcomes.get("would_reject").copied().unwrap_or(0),
+        0
+    );
+    assert_eq!(
+        monitor.outcomes.get("would_reject"),
+        Some(&1),
+        "{monitor:?}"
+    );
+    assert_eq!(monitor.outcomes.get("rejected"), Some(&0), "{monitor:?}");
+    // The same reason under both, counted under the outcome each mode gave it.
+    let by_reason = |s: &sealgate::audit::report::ProtocolSummary, outcome: &str| {
+        s.reasons
+            .iter()
+            .find(|r| r.code == "no_archive")
+            .and_then(|r| r.outcomes.get(outcome).copied())
+    };
+    assert_eq!(by_reason(enforce, "rejected"), Some(1));
+    assert_eq!(by_reason(monitor, "would_reject"), Some(1));
+}
