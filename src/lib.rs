@@ -21,6 +21,7 @@ pub mod envelope;
 pub mod gateway;
 pub mod http;
 pub mod inspect;
+pub mod markup;
 pub mod metrics;
 pub mod notice;
 pub mod policy;

@@ -33,8 +33,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "gateway",
         &["policy", "relay", "metrics", "config", "tls", "credentials"],
     ),
-    ("notice", &["policy", "reason"]),
-    ("report", &["audit", "relay", "reply"]),
+    ("notice", &["policy", "reason", "markup"]),
+    ("report", &["audit", "relay", "reply", "markup"]),
     ("relay", &["config", "reply", "tls"]),
     ("audit", &["policy", "reason", "sevenz", "tls"]),
     (
@@ -50,6 +50,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("metrics", &["reason"]),
     ("reason", &[]),
     ("reply", &[]),
+    ("markup", &[]),
     ("tls", &[]),
 ];
 

@@ -18,6 +18,7 @@ use chrono::{DateTime, Local};
 use mail_builder::headers::address::Address;
 use mail_builder::MessageBuilder;
 
+use crate::markup::escape;
 use crate::policy::refusal::{self, RefusalFacts};
 use crate::policy::ReasonCode;
 
@@ -180,21 +181,6 @@ fn html(facts: &NoticeFacts<'_>) -> String {
         link_nl = link("Uitleg met afbeeldingen"),
         link_en = link("Explained with pictures"),
     )
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! stacked horizontal bar per category, e.g. per reason). Every text that goes in passes
 //! through [`escape`]; a bar carries a `<title>` with its exact figure.
 
-use super::html::escape;
+use crate::markup::escape;
 
 /// The drawing's width in SVG units; the page scales it to the column (`width: 100%`).
 const WIDTH: u32 = 720;
