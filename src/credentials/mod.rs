@@ -13,8 +13,9 @@
 //! The pool's threads are its own and run at a lower priority ([`CHECK_NICE`]): a botnet's
 //! failing AUTH attempts from hundreds of addresses pass every per-address limit, and argon2 is
 //! CPU-bound, so at normal priority they took their full share of the cores from ordinary mail
-//! (BENCHMARKS.md, "Under abuse"). At nice 10 the kernel gives a check about a tenth of a
-//! contended core and all of an idle one.
+//! (BENCHMARKS.md, "Under abuse"). At nice 10 a check gets about a tenth of the CPU share of a
+//! busy runtime thread (the ones serving sessions) and all of an idle core. (Under Linux's
+//! autogroup the nice value weighs against the process's own threads only, which is the point.)
 
 pub mod throttle;
 
