@@ -124,6 +124,12 @@ pub struct Limits {
     /// `smtpd_min_data_rate`); slower: `421 4.4.2` and the connection is closed. 0: off.
     pub min_data_rate_bytes_per_second: u64,
     pub min_data_rate_grace_seconds: u64,
+    /// A message whose buffer grows past this many bytes is *large*.
+    pub large_message_size: usize,
+    /// Large messages received at once, over all sessions; a further one is read to its end
+    /// and discarded, and gets `452 4.3.1` (as when the budget is spent). Unset: twice the
+    /// cores, at least 4. Bounds the CPU that big transfers take from ordinary mail.
+    pub max_concurrent_large_messages: Option<usize>,
 }
 
 impl Limits {
@@ -132,6 +138,17 @@ impl Limits {
         self.memory_per_client
             .unwrap_or_else(|| (self.memory_budget / 8).max(self.max_message_size))
     }
+
+    /// Large messages received at once: the setting, else twice the cores, at least 4.
+    pub fn concurrent_large_messages(&self) -> usize {
+        self.max_concurrent_large_messages
+            .unwrap_or_else(|| (2 * cores()).max(4))
+    }
+}
+
+/// The cores this process may use (2 when that cannot be known): defaults scale with it.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl Default for Limits {
@@ -148,6 +165,8 @@ impl Default for Limits {
             inspection_memory_factor: 4,
             min_data_rate_bytes_per_second: 500,
             min_data_rate_grace_seconds: 10,
+            large_message_size: 8 * 1024 * 1024,
+            max_concurrent_large_messages: None,
         }
     }
 }
@@ -177,7 +196,8 @@ pub struct Access {
     pub client_networks: Vec<IpNet>,
     pub users: Vec<User>,
     /// Password checks (argon2: CPU and ~19 MiB each) running at once, for all sessions
-    /// together; more wait. Unset: the number of cores. Read at start only.
+    /// together; more wait. Unset: half the cores (at least 1), so failing AUTH from a
+    /// botnet cannot take every core from the mail. Read at start only.
     pub auth_max_concurrent_checks: Option<usize>,
     /// AUTH attempts one client address (IPv6: its /64) may fail within the window; the next
     /// gets `421 4.7.0` and the connection is closed.
@@ -202,10 +222,10 @@ impl Default for Access {
 }
 
 impl Access {
-    /// The size of the password-check pool: the setting, else the number of cores.
+    /// The size of the password-check pool: the setting, else half the cores (at least 1).
     pub fn auth_check_pool_size(&self) -> usize {
         self.auth_max_concurrent_checks
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .unwrap_or_else(|| cores() / 2)
             .max(1)
     }
 }
@@ -663,10 +683,19 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
+        if limits.large_message_size == 0 {
+            return bad("limits.large_message_size", "must be greater than 0".into());
+        }
+        if limits.max_concurrent_large_messages == Some(0) {
+            return bad(
+                "limits.max_concurrent_large_messages",
+                "must be greater than 0 (leave it out for twice the cores)".into(),
+            );
+        }
         if self.access.auth_max_concurrent_checks == Some(0) {
             return bad(
                 "access.auth_max_concurrent_checks",
-                "must be greater than 0 (leave it out for the number of cores)".into(),
+                "must be greater than 0 (leave it out for half the cores)".into(),
             );
         }
         if self.access.auth_max_failures == 0 || self.access.auth_failure_window_seconds == 0 {
@@ -916,6 +945,18 @@ impl std::fmt::Display for NextHopAddress {
 #[cfg(test)]
 mod next_hop_tests {
     use super::*;
+
+    #[test]
+    fn cpu_bounds_default_to_a_share_of_the_cores() {
+        assert_eq!(
+            Access::default().auth_check_pool_size(),
+            (cores() / 2).max(1),
+            "password checks take at most half the cores"
+        );
+        let limits = Limits::default();
+        assert_eq!(limits.concurrent_large_messages(), (2 * cores()).max(4));
+        assert_eq!(limits.large_message_size, 8 * 1024 * 1024);
+    }
 
     #[test]
     fn next_hop_urls() {

@@ -7,9 +7,15 @@
 //! before it grows, an inspection reserves its working memory before it runs, each client
 //! address holds at most its share, and `sealgate_memory_budget_in_use_bytes` is published at
 //! every reservation and release.
+//!
+//! Besides memory, a big transfer costs CPU all the way (reading, copying, relaying, judging):
+//! at most `limits.max_concurrent_large_messages` message buffers may grow past
+//! `limits.large_message_size` at once, so a flood of 36 MB messages holds a few cores' worth
+//! of work and the rest of the machine stays with ordinary mail.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -195,6 +201,8 @@ pub struct Gateway {
     inspections: Arc<Semaphore>,
     /// Bytes of the budget each client address holds now (`limits.memory_per_client`).
     memory_by_client: Mutex<HashMap<IpAddr, usize>>,
+    /// Message buffers past `limits.large_message_size` now.
+    large_messages: AtomicUsize,
     /// Password checks for AUTH, bounded for all sessions together.
     pub auth_pool: CheckPool,
     /// AUTH attempts per client address.
@@ -221,6 +229,8 @@ pub struct MemoryLease {
     client: Option<IpAddr>,
     permit: Option<OwnedSemaphorePermit>,
     bytes: usize,
+    /// Holds one of the `limits.max_concurrent_large_messages` places.
+    large: bool,
 }
 
 /// Unit in which the memory budget is handed out: one read's worth.
@@ -244,6 +254,7 @@ impl Gateway {
             auth_pool,
             auth_throttle,
             memory_by_client: Mutex::new(HashMap::new()),
+            large_messages: AtomicUsize::new(0),
             settings: RwLock::new(Arc::new(settings)),
             metrics,
             health: Arc::new(Health::new(stale)),
@@ -251,9 +262,7 @@ impl Gateway {
             memory_total,
             sessions: Mutex::new(SessionCounts::default()),
             shutdown: watch::channel(false).0,
-            inspections: Arc::new(Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
+            inspections: Arc::new(Semaphore::new(crate::config::cores())),
         })
     }
 
@@ -304,11 +313,13 @@ impl Gateway {
             client: Some(client),
             permit: None,
             bytes: 0,
+            large: false,
         }
     }
 
     /// Grows `lease` to cover `bytes` without waiting; false when the budget or the client's
-    /// share (`limits.memory_per_client`) is spent, and then the lease is unchanged.
+    /// share (`limits.memory_per_client`) is spent, or when a message lease would become large
+    /// and `limits.max_concurrent_large_messages` are already; then the lease is unchanged.
     pub fn reserve(&self, lease: &mut MemoryLease, bytes: usize) -> bool {
         let extra = units_for(bytes).saturating_sub(lease.bytes / MEMORY_UNIT);
         if extra == 0 {
@@ -318,7 +329,45 @@ impl Gateway {
             return false;
         };
         let added = extra * MEMORY_UNIT;
-        let share = self.settings().config.limits.memory_per_client();
+        let limits = self.settings().config.limits.clone();
+        let becomes_large = lease.client.is_some()
+            && !lease.large
+            && lease.bytes.saturating_add(added) > limits.large_message_size;
+        if becomes_large && !self.take_large_place(limits.concurrent_large_messages()) {
+            return false;
+        }
+        lease.large |= becomes_large;
+        if !self.reserve_units(lease, extra_permits, added, limits.memory_per_client()) {
+            if std::mem::take(&mut lease.large) {
+                self.large_messages.fetch_sub(1, Ordering::SeqCst);
+            }
+            return false;
+        }
+        true
+    }
+
+    /// One of `max` places for a large message; false when all are taken.
+    fn take_large_place(&self, max: usize) -> bool {
+        self.large_messages
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                (now < max).then_some(now + 1)
+            })
+            .is_ok()
+    }
+
+    /// Large messages being received or handled now.
+    pub fn large_messages(&self) -> usize {
+        self.large_messages.load(Ordering::SeqCst)
+    }
+
+    /// The budget and share part of [`Gateway::reserve`].
+    fn reserve_units(
+        &self,
+        lease: &mut MemoryLease,
+        extra_permits: u32,
+        added: usize,
+        share: usize,
+    ) -> bool {
         let mut by_client = self
             .memory_by_client
             .lock()
@@ -364,6 +413,7 @@ impl Gateway {
             client: None,
             permit: Some(permit),
             bytes: units as usize * MEMORY_UNIT,
+            large: false,
         })
     }
 
@@ -431,6 +481,9 @@ impl MemoryLease {
 
     /// Returns everything to the budget (the buffer it covered was freed).
     pub fn release(&mut self) {
+        if std::mem::take(&mut self.large) {
+            self.gateway.large_messages.fetch_sub(1, Ordering::SeqCst);
+        }
         if self.bytes == 0 {
             return;
         }

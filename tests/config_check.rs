@@ -136,6 +136,23 @@ fn environment_overrides_apply_and_are_checked() {
 }
 
 #[test]
+fn the_large_message_limits_are_checked() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sealgate.toml"));
+    for key in ["max_concurrent_large_messages", "large_message_size"] {
+        let variable = format!("SEALGATE__LIMITS__{}", key.to_uppercase());
+        let output = check(path, &[(variable.as_str(), "0")]);
+        assert_eq!(output.status.code(), Some(1), "{key} = 0");
+        assert!(
+            stderr(&output).contains(&format!("limits.{key}")),
+            "{}",
+            stderr(&output)
+        );
+        let output = check(path, &[(variable.as_str(), "3")]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+}
+
+#[test]
 fn a_missing_file_is_an_error_not_a_panic() {
     let output = check(Path::new("/nonexistent/sealgate.toml"), &[]);
     assert_eq!(output.status.code(), Some(1));

@@ -1,7 +1,8 @@
 //! Issue 12 item 2, in-process: the memory budget counts what is held. Tricklers that declare
 //! 36 MB hold what they sent, not what they promised, so others still get 250; one client
 //! address holds at most its share; a trickler below the minimum data rate is cut with
-//! `421 4.4.2`; the in-use gauge is non-zero while data is held and 0 after.
+//! `421 4.4.2`; the in-use gauge is non-zero while data is held and 0 after; at most
+//! `limits.max_concurrent_large_messages` messages grow past `limits.large_message_size` at once.
 
 mod inprocess;
 
@@ -171,4 +172,50 @@ async fn a_protected_message_reserves_inspection_memory_or_gets_452_4_3_1() {
         .await
         .assert(250, None);
     assert_eq!(gateway.core.gateway.memory_in_use(), 0);
+}
+
+#[tokio::test]
+async fn large_messages_beyond_the_concurrent_limit_get_452_4_3_1_and_small_mail_flows() {
+    let mut config = TestConfig::default();
+    config
+        .set("access", "client_networks", "[\"127.0.0.0/8\"]")
+        .set("limits", "max_message_size", &(4 * MIB).to_string())
+        .set("limits", "memory_budget", &(64 * MIB).to_string())
+        .set("limits", "large_message_size", &MIB.to_string())
+        .set("limits", "max_concurrent_large_messages", "2");
+    let gateway = TestGateway::with_config(config);
+    // Two messages past 1 MiB in flight, from two addresses: both places taken.
+    let mut first = ready_from(&gateway, "127.0.3.1:40000").await;
+    start_message(&mut first, "", 1_500_000).await;
+    let mut second = ready_from(&gateway, "127.0.3.2:40000").await;
+    start_message(&mut second, "", 1_500_000).await;
+    wait_until(|| gateway.core.gateway.large_messages() == 2).await;
+
+    // A third large one, from a third address with its share and the budget to spare, is read
+    // to its end and refused for now; it holds nothing afterwards.
+    let mut third = ready_from(&gateway, "127.0.3.3:40000").await;
+    start_message(&mut third, "", 1_500_000).await;
+    third.send(b"\r\n.\r\n").await;
+    third.reply().await.assert(452, Some("4.3.1"));
+    assert_eq!(gateway.core.gateway.large_messages(), 2);
+
+    // Below the size, mail from anyone still flows.
+    let mut small = ready_from(&gateway, "127.0.3.4:40000").await;
+    start_message(&mut small, "", 900_000).await;
+    small.send(b"\r\n.\r\n").await;
+    small.reply().await.assert(250, None);
+
+    first.send(b"\r\n.\r\n").await;
+    first.reply().await.assert(250, None);
+    second.send(b"\r\n.\r\n").await;
+    second.reply().await.assert(250, None);
+    wait_until(|| gateway.core.gateway.large_messages() == 0).await;
+
+    // The places are back: the third client's retry is accepted.
+    start_message(&mut third, "", 1_500_000).await;
+    third.send(b"\r\n.\r\n").await;
+    third.reply().await.assert(250, None);
+    wait_until(|| gateway.core.gateway.memory_in_use() == 0).await;
+    assert_eq!(gateway.core.gateway.large_messages(), 0);
+    assert_eq!(gateway.relayed().len(), 4);
 }

@@ -1,6 +1,7 @@
 //! Command line: `serve`, `config check`, `hash-password`, `check-archive`, `check`, `audit`,
 //! `protocols`.
 
+mod allocator;
 mod archive;
 mod audit;
 mod check;
@@ -57,9 +58,11 @@ enum ConfigCommand {
 }
 
 pub fn main() -> ExitCode {
+    // Before anything allocates much or a thread starts (see `allocator` for why).
+    let tuning = allocator::tune();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config } => serve::run(&config),
+        Command::Serve { config } => serve::run(&config, tuning),
         Command::Config {
             command: ConfigCommand::Check { config },
         } => config_check(&config),

@@ -17,12 +17,19 @@ use sealgate::transfer::Core;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
+use super::allocator::{Tuning, MMAP_THRESHOLD};
+
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(5);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
-pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(path: &Path, allocator: Tuning) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
     init_logging(&config);
+    match allocator {
+        Tuning::Fixed => info!(bytes = MMAP_THRESHOLD, "glibc mmap threshold fixed"),
+        Tuning::FromEnvironment => info!("glibc mmap threshold from MALLOC_MMAP_THRESHOLD_"),
+        Tuning::Unchanged => {}
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sealgate")

@@ -9,15 +9,22 @@
 //!
 //! The pool and the throttle live in the gateway, shared by every session: a bound per
 //! session would be no bound at all.
+//!
+//! The pool's threads are its own and run at a lower priority ([`CHECK_NICE`]): a botnet's
+//! failing AUTH attempts from hundreds of addresses pass every per-address limit, and argon2 is
+//! CPU-bound, so at normal priority they took their full share of the cores from ordinary mail
+//! (BENCHMARKS.md, "Under abuse"). At nice 10 a check gets about a tenth of the CPU share of a
+//! busy runtime thread (the ones serving sessions) and all of an idle core. (Under Linux's
+//! autogroup the nice value weighs against the process's own threads only, which is the point.)
 
 pub mod throttle;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 use crate::config::User;
 
@@ -54,11 +61,19 @@ pub fn dummy_hash(users: &[User]) -> String {
         .unwrap_or_default()
 }
 
-/// At most `size` password checks at once, each on a blocking thread.
+/// The nice value of the pool's threads (Linux: per thread): 0 is normal, 19 the lowest.
+pub const CHECK_NICE: i32 = 10;
+
+/// A check handed to a pool thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// At most `size` password checks at once, each on one of the pool's `size` threads.
 #[derive(Clone)]
 pub struct CheckPool {
     permits: Arc<Semaphore>,
     counts: Arc<Counts>,
+    /// To the pool's threads; they end when the last clone of the pool is dropped.
+    jobs: mpsc::Sender<Job>,
 }
 
 /// Checks running now and the most ever seen at once (what tests and the bench assert on).
@@ -70,9 +85,21 @@ struct Counts {
 
 impl CheckPool {
     pub fn new(size: usize) -> CheckPool {
+        let size = size.max(1);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..size {
+            let queue = queue.clone();
+            // A thread that cannot start leaves fewer; with none, checks fall back to the
+            // runtime's blocking threads (see `run`).
+            let _ = std::thread::Builder::new()
+                .name(format!("sealgate-auth-{n}"))
+                .spawn(move || check_thread(&queue));
+        }
         CheckPool {
-            permits: Arc::new(Semaphore::new(size.max(1))),
+            permits: Arc::new(Semaphore::new(size)),
             counts: Arc::default(),
+            jobs,
         }
     }
 
@@ -82,15 +109,23 @@ impl CheckPool {
             return false;
         };
         let counts = self.counts.clone();
-        tokio::task::spawn_blocking(move || {
+        let counted = move || {
             let now = counts.running.fetch_add(1, Ordering::SeqCst) + 1;
             counts.peak.fetch_max(now, Ordering::SeqCst);
-            let verdict = check();
+            let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
             counts.running.fetch_sub(1, Ordering::SeqCst);
-            verdict
-        })
-        .await
-        .unwrap_or(false)
+            verdict.unwrap_or(false)
+        };
+        let (answer, verdict) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = answer.send(counted());
+        });
+        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
+            // No pool thread could be started: run on the runtime's blocking threads.
+            return tokio::task::spawn_blocking(job).await.is_ok()
+                && verdict.await.unwrap_or(false);
+        }
+        verdict.await.unwrap_or(false)
     }
 
     /// The most checks that ran at the same moment since the pool was made.
@@ -103,6 +138,37 @@ impl CheckPool {
         self.permits.available_permits()
     }
 }
+
+/// One pool thread: lowers its own priority, then runs checks until the pool is dropped.
+fn check_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
+    lower_priority();
+    loop {
+        let next = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        match next {
+            Ok(job) => job(),
+            Err(mpsc::RecvError) => return,
+        }
+    }
+}
+
+/// Sets this thread's nice value to [`CHECK_NICE`]; where that fails the check runs at normal
+/// priority (still bounded by the pool's size).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: plain system calls on this thread's own id; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid);
+        if let Ok(tid) = libc::id_t::try_from(tid) {
+            libc::setpriority(libc::PRIO_PROCESS, tid, CHECK_NICE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 #[cfg(test)]
 mod tests {
@@ -136,6 +202,36 @@ mod tests {
         assert!(!verify(&users, &dummy, "relay", "fout"));
         assert!(!verify(&users, &dummy, "nobody", "geheim"));
         assert!(!verify(&[], &dummy_hash(&[]), "nobody", ""));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn checks_run_below_normal_priority() {
+        let pool = CheckPool::new(1);
+        let seen = Arc::new(std::sync::atomic::AtomicI32::new(i32::MIN));
+        let store = seen.clone();
+        assert!(
+            pool.run(move || {
+                // SAFETY: reads this thread's own nice value.
+                let nice = unsafe {
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                    libc::getpriority(libc::PRIO_PROCESS, tid)
+                };
+                store.store(nice, Ordering::SeqCst);
+                true
+            })
+            .await
+        );
+        // At least CHECK_NICE: a test run that is itself niced further stays there.
+        assert!(seen.load(Ordering::SeqCst) >= CHECK_NICE);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_check_fails_and_the_pool_lives_on() {
+        let pool = CheckPool::new(1);
+        assert!(!pool.run(|| panic!("argon2 blew up")).await);
+        assert!(pool.run(|| true).await);
+        assert_eq!(pool.available(), 1);
     }
 
     #[tokio::test]

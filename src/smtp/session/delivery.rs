@@ -26,6 +26,11 @@ use crate::transfer::{Flaw, Message};
 /// pre-sizes.
 pub const GROWTH_STEP: usize = 1024 * 1024;
 
+/// Bytes of message data one session reads before it lets the other sessions run. Without
+/// it a fast sender is read for as long as data is there (tokio's budget: 128 reads, 8 MiB),
+/// and every ordinary session waits behind each such sender for every reply.
+pub const DATA_SLICE: usize = 256 * 1024;
+
 /// Why receiving ended the session.
 enum Cut {
     Ended(SessionResult),
@@ -91,6 +96,7 @@ impl Session {
         let mut memory_full = false;
         let mut hint = self.transfer.declared_size().min(GROWTH_STEP);
         let mut received: u64 = 0;
+        let mut since_yield = 0;
         loop {
             let (wait, rate_bound) = match rate.deadline(received) {
                 Some(left) if left < idle => (left, true),
@@ -104,6 +110,7 @@ impl Session {
                 Err(ConnectionError::Io(_)) => return Err(Cut::Ended(SessionResult::Dropped)),
             };
             received = received.saturating_add(chunk.len() as u64);
+            since_yield += chunk.len();
             // The reader never keeps more than `limit` bytes, so the buffer never needs more.
             let target = (message.len() + chunk.len()).min(limit);
             if !reader.is_discarding() && target > message.capacity() {
@@ -138,6 +145,10 @@ impl Session {
                 lease.release();
             }
             self.conn.recycle(chunk);
+            if since_yield >= DATA_SLICE {
+                since_yield = 0;
+                tokio::task::yield_now().await;
+            }
         }
     }
 }
