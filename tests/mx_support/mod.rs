@@ -383,6 +383,21 @@ pub fn gateway(
     https_port: u16,
     extra: impl FnOnce(&mut TestConfig, &mut Vec<sealgate::config::RouteConfig>),
 ) -> MxGateway {
+    gateway_dialing(
+        dns,
+        pki,
+        SmtpDialer::with_ports(smtp_port, https_port),
+        extra,
+    )
+}
+
+/// [`gateway`] with a dialer of the test's own (e.g. one that treats loopback as remote).
+pub fn gateway_dialing(
+    dns: SocketAddr,
+    pki: &Pki,
+    dialer: SmtpDialer,
+    extra: impl FnOnce(&mut TestConfig, &mut Vec<sealgate::config::RouteConfig>),
+) -> MxGateway {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let ca = pki.write_pem(dir.path());
     let mut config = TestConfig::default();
@@ -403,7 +418,6 @@ pub fn gateway(
     let metrics = Arc::new(Metrics::new().expect("metrics"));
     let gateway = Gateway::new(settings, metrics);
     let ledger = Arc::new(MemoryLedger::new());
-    let dialer = SmtpDialer::with_ports(smtp_port, https_port);
     let core = Core::judging_on(
         gateway,
         ledger.clone(),
