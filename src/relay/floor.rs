@@ -139,6 +139,76 @@ mod tests {
         }
     }
 
+    fn route(via: crate::relay::route::Via, tls: RouteTls) -> Route {
+        let config = crate::tls::client_config(false, None).expect("a client config");
+        let relay = crate::relay::RelaySettings {
+            next_hop: crate::config::NextHopAddress {
+                host: "smarthost.test".into(),
+                port: 25,
+            },
+            tls: crate::config::TlsPolicy::Opportunistic,
+            tls_config: config,
+            tls_verifies: false,
+            auth: None,
+            helo_name: "sealgate.test".into(),
+            connect_timeout: std::time::Duration::from_secs(1),
+            command_timeout: std::time::Duration::from_secs(1),
+            data_timeout: std::time::Duration::from_secs(1),
+        };
+        Route {
+            label: "default".into(),
+            via,
+            tls,
+            relay: relay.clone(),
+            protected_relay: relay,
+        }
+    }
+
+    fn peer(address: &str, verified: Verified) -> Peer {
+        Peer {
+            host: "smarthost.test".into(),
+            address: std::net::SocketAddr::new(address.parse().expect("an address"), 25),
+            verified,
+        }
+    }
+
+    #[test]
+    fn a_connection_clears_the_floor_by_what_it_proved_or_by_staying_on_this_machine() {
+        use crate::relay::route::Via;
+        let may = route(Via::Smarthost, RouteTls::May);
+        let exempt = Loopback::Exempt;
+        let remote_plain = peer("10.0.0.5", Verified::Plaintext);
+        let remote_tls = peer("10.0.0.5", Verified::Unverified);
+        let local_plain = peer("127.0.0.1", Verified::Plaintext);
+        assert!(
+            !clears(&may, Some(&remote_plain), exempt),
+            "cleartext, remote"
+        );
+        assert!(clears(&may, Some(&remote_tls), exempt), "TLS meets encrypt");
+        assert!(
+            clears(&may, Some(&local_plain), exempt),
+            "loopback is exempt"
+        );
+        assert!(!clears(&may, Some(&local_plain), Loopback::TreatedAsRemote));
+        assert!(!clears(&may, None, exempt), "nothing known: not cleared");
+
+        let verify = route(Via::Smarthost, RouteTls::Verify);
+        assert!(
+            !clears(&verify, Some(&remote_tls), exempt),
+            "verify wants CA"
+        );
+        assert!(clears(
+            &verify,
+            Some(&peer("10.0.0.5", Verified::Ca)),
+            exempt
+        ));
+
+        // On an MX route only a connection opened for protected mail carries it.
+        let mx = route(Via::Mx, RouteTls::May);
+        assert!(!clears(&mx, Some(&peer("10.0.0.5", Verified::Ca)), exempt));
+        assert!(!clears(&mx, Some(&local_plain), exempt));
+    }
+
     #[test]
     fn security_failures_are_told_from_an_unreachable_host() {
         use crate::reply::{Reply, Status};
