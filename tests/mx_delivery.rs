@@ -571,3 +571,49 @@ async fn a_protected_recipient_after_an_ordinary_one_to_the_same_mx_domain_waits
         .await
         .assert(452, Some("4.5.3"));
 }
+
+#[tokio::test]
+async fn dns_answers_are_cached_as_their_ttl_allows() {
+    use hickory_resolver::proto::rr::RecordType;
+    let pki = Pki::new();
+    let host = sink("127.13.0.21", 0, 220, None).await;
+    let mut zone = Zone::new();
+    mx(&mut zone, "a.example", 10, "mx.shared.example");
+    mx(&mut zone, "b.example", 10, "mx.shared.example");
+    a(&mut zone, "mx.shared.example", "127.13.0.21");
+    let server = dns(zone, false, false).await;
+    let gw = gateway(server.address, &pki, host.address.port(), 443, |_, _| {});
+
+    // The first transaction holds its connection, so the second one opens its own.
+    let mut first = gw.ready().await;
+    first
+        .command(&format!("MAIL FROM:<{FROM}>"))
+        .await
+        .assert(250, None);
+    first
+        .command("RCPT TO:<x@a.example>")
+        .await
+        .assert(250, None);
+    let mut second = gw.ready().await;
+    second
+        .send_mail(FROM, &["y@a.example"], &ordinary_message("cached MX"))
+        .await
+        .assert(250, None);
+    // Another domain on the same MX host: its MX is new, the host's address is not.
+    second
+        .send_mail(FROM, &["z@b.example"], &ordinary_message("cached A"))
+        .await
+        .assert(250, None);
+    first.command("DATA").await.assert(354, None);
+    first.send(&stuffed(&ordinary_message("first"))).await;
+    first.reply().await.assert(250, None);
+    assert_eq!(host.messages().len(), 3);
+    assert_eq!(host.connections(), 3, "three opens, one per target");
+    assert_eq!(server.times_asked("a.example.", RecordType::MX), 1);
+    assert_eq!(server.times_asked("b.example.", RecordType::MX), 1);
+    assert_eq!(
+        server.times_asked("mx.shared.example.", RecordType::A),
+        1,
+        "the MX host's address is asked once for both domains"
+    );
+}

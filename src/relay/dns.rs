@@ -1,7 +1,11 @@
 //! DNS for delivery to the internet: MX, addresses, the MTA-STS TXT record, and TLSA.
 //!
 //! MX, A/AAAA and TXT go through hickory's resolver, which caches answers as their TTL
-//! allows. TLSA is different: a TLSA record may only be believed when it is DNSSEC-valid, and
+//! allows (negative answers for their SOA's minimum), with the system resolver as with
+//! `relay.dns_servers`: one [`Dns`] per server list lives as long as the dialer. hickory's
+//! default cache holds 32 answers, a handful of domains (each costs an MX, an A and an AAAA
+//! per MX host, and for protected mail a TXT); [`CACHE_ENTRIES`] is sized for an agency's
+//! working set of recipient domains. TLSA is different: a TLSA record may only be believed when it is DNSSEC-valid, and
 //! sealgate does not validate DNSSEC itself. Like Postfix (`smtp_dns_support_level = dnssec`)
 //! it trusts the AD bit of a validating resolver, and only one on loopback, where nobody can
 //! forge the bit on the way. So TLSA is asked directly of the first configured server, with
@@ -24,6 +28,9 @@ use tokio::net::UdpSocket;
 
 use super::dane::Tlsa;
 use super::mx::MxRecord;
+
+/// Answers the resolver keeps (an LRU over questions; a few hundred bytes each).
+pub const CACHE_ENTRIES: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
@@ -60,6 +67,7 @@ impl Dns {
         options.timeout = timeout;
         options.attempts = 2;
         options.edns0 = true;
+        options.cache_size = CACHE_ENTRIES;
         // Every address of an MX is a place to try (RFC 5321 5.1), IPv4 and IPv6 alike.
         options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
         let builder = if servers.is_empty() {

@@ -10,6 +10,7 @@
 mod client;
 pub mod dane;
 pub mod dns;
+pub mod floor;
 pub mod mta_sts;
 pub mod mx;
 pub mod mx_delivery;
@@ -18,7 +19,8 @@ pub mod route;
 pub use client::{ErrorKind, NextHopClient, RelayError, RelaySettings};
 
 use crate::reply::Reply;
-use route::{Routes, Target, Via};
+use floor::Loopback;
+use route::{Route, Routes, Target, Via};
 
 /// ESMTP parameters of MAIL that the client gave and the next hop may see, when it offers them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,11 +124,18 @@ pub trait Dialer: Send + Sync {
     ) -> Result<Box<dyn NextHop>, RelayError> {
         self.open(&routes.get(target.route).relay).await
     }
+
+    /// Whether `hop`, opened on `route` for ordinary mail, also meets the floor of protected
+    /// mail ([`floor::clears`]), so a protected recipient may join its transaction.
+    fn clears_protected_floor(&self, route: &Route, hop: &dyn NextHop) -> bool {
+        floor::clears(route, hop.peer().as_ref(), Loopback::Exempt)
+    }
 }
 
 /// The real dialer: TCP to a smarthost, or MX delivery.
 pub struct SmtpDialer {
     mx: mx_delivery::MxDialer,
+    loopback: Loopback,
 }
 
 impl SmtpDialer {
@@ -140,7 +149,72 @@ impl SmtpDialer {
     pub fn with_ports(smtp_port: u16, https_port: u16) -> SmtpDialer {
         SmtpDialer {
             mx: mx_delivery::MxDialer::new(smtp_port, https_port),
+            loopback: Loopback::Exempt,
         }
+    }
+
+    /// Applies the floor of protected mail to loopback next hops too. For the in-process
+    /// tests, which can only reach loopback; never set from the configuration.
+    pub fn treating_loopback_as_remote(mut self) -> SmtpDialer {
+        self.loopback = Loopback::TreatedAsRemote;
+        self
+    }
+
+    /// A smarthost connection for `route`; for a protected recipient with the floor raised
+    /// where the resolved address is not exempt ([`floor`]).
+    async fn open_smarthost(
+        &self,
+        route: &Route,
+        protected: bool,
+    ) -> Result<Box<dyn NextHop>, RelayError> {
+        if !protected {
+            return self.open(&route.relay).await;
+        }
+        let hop = &route.relay.next_hop;
+        let wait = route.relay.connect_timeout;
+        let addresses: Vec<std::net::SocketAddr> =
+            tokio::time::timeout(wait, tokio::net::lookup_host((hop.host.as_str(), hop.port)))
+                .await
+                .map_err(|_| RelayError::Timeout(wait, "next hop lookup"))?
+                .map_err(|source| RelayError::Connect {
+                    hop: hop.to_string(),
+                    source,
+                })?
+                .collect();
+        let (mut last, mut insecure) = (None, None);
+        for address in addresses {
+            let raised = self.loopback.floor_applies(address.ip());
+            let settings = if raised {
+                &route.protected_relay
+            } else {
+                tracing::info!(route = %route.label, %address, "protected mail to a next hop on this machine: its own tls applies");
+                &route.relay
+            };
+            let verified = if settings.tls_verifies {
+                Verified::Ca
+            } else {
+                Verified::Unverified
+            };
+            match NextHopClient::connect_at(settings, address, verified).await {
+                Ok(client) => return Ok(Box::new(client)),
+                Err(e) => {
+                    tracing::warn!(route = %route.label, %address, error = %e, "smarthost address passed over");
+                    if settings.tls == crate::config::TlsPolicy::Required
+                        && floor::is_security_failure(&e)
+                    {
+                        insecure = Some(format!("{hop} ({address}): {e}"));
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        if let Some(why) = insecure {
+            return Err(RelayError::Insecure(why));
+        }
+        Err(last.unwrap_or_else(|| RelayError::Connect {
+            hop: hop.to_string(),
+            source: std::io::ErrorKind::NotFound.into(),
+        }))
     }
 }
 
@@ -164,7 +238,11 @@ impl Dialer for SmtpDialer {
         let route = routes.get(target.route);
         match (&route.via, &target.domain) {
             (Via::Mx, Some(domain)) => self.mx.open(routes, route, domain, target.protected).await,
-            _ => self.open(&route.relay).await,
+            _ => self.open_smarthost(route, target.protected).await,
         }
+    }
+
+    fn clears_protected_floor(&self, route: &Route, hop: &dyn NextHop) -> bool {
+        floor::clears(route, hop.peer().as_ref(), self.loopback)
     }
 }

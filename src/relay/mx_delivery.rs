@@ -15,8 +15,11 @@
 //! Which security: ordinary mail gets the route's `tls` (default `may`: STARTTLS when
 //! offered). A protected recipient's mail never leaves in cleartext: DANE when the MX host
 //! has DNSSEC-valid TLSA records, else the domain's MTA-STS `enforce` policy (the MX must be
-//! listed, its certificate valid for its name), else `verify` when the route says so, else at
-//! least `encrypt`.
+//! listed, its certificate valid for its name), else the floor every route shares
+//! ([`super::floor::protected`]: `verify` when the route says so, else at least `encrypt`).
+//! The floor's loopback exception is for smarthosts only: an MX is on the internet by
+//! definition, and an MX record pointing at loopback is a mistake or an attack, so it gets
+//! the floor like any other.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -27,6 +30,7 @@ use tracing::{info, warn};
 use super::client::NextHopClient;
 use super::dane::{self, DaneVerifier};
 use super::dns::{Dns, DnsError, TlsaAnswer};
+use super::floor;
 use super::mta_sts::{self, Mode, Policy, StsCache};
 use super::mx::{plan, random_shuffle, MxPlan};
 use super::route::{Route, Routes};
@@ -178,16 +182,7 @@ impl MxDialer {
                     }
                     Err(e) => {
                         warn!(%domain, mx = %host, address = %at, error = %e, "MX passed over");
-                        if level == TlsPolicy::Required
-                            && matches!(
-                                e,
-                                RelayError::Tls(_)
-                                    | RelayError::Refused {
-                                        stage: "STARTTLS",
-                                        ..
-                                    }
-                            )
-                        {
+                        if level == TlsPolicy::Required && floor::is_security_failure(&e) {
                             insecure = Some(format!("{host}: {e}"));
                         }
                         last = Some(e);
@@ -234,7 +229,7 @@ impl MxDialer {
         }
         if sts_enforced {
             Need::Ca(Verified::MtaSts)
-        } else if route.tls == RouteTls::Verify {
+        } else if floor::protected(route.tls) == RouteTls::Verify {
             Need::Ca(Verified::Ca)
         } else {
             Need::Encrypt

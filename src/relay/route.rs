@@ -28,7 +28,11 @@ pub struct Route {
     pub label: String,
     pub via: Via,
     pub tls: RouteTls,
+    /// The client settings for ordinary mail (the route's `tls`).
     pub relay: RelaySettings,
+    /// The same for a transaction with a protected recipient on a smarthost route: `tls`
+    /// raised to the floor ([`super::floor::protected`]).
+    pub protected_relay: RelaySettings,
 }
 
 impl Route {
@@ -44,18 +48,19 @@ pub struct Target {
     pub route: usize,
     /// The recipient domain, for an MX route only (a smarthost takes every domain).
     pub domain: Option<String>,
-    /// Opened for a protected recipient (the stricter transport security applies).
+    /// For a protected recipient. Of a connection: it meets the floor of protected mail
+    /// (opened for a protected recipient, or found to meet it: [`super::floor::clears`]).
     pub protected: bool,
 }
 
 impl Target {
     /// Whether a connection opened for `self` may carry a recipient needing `other`: the same
-    /// next hop, and, on an MX route, no protected recipient over a connection opened for
-    /// ordinary mail (its transport security was chosen for ordinary mail).
-    pub fn covers(&self, other: &Target, route: &Route) -> bool {
+    /// next hop, and no protected recipient over a connection that does not meet the floor of
+    /// protected mail (on every route: one rule).
+    pub fn covers(&self, other: &Target) -> bool {
         self.route == other.route
             && self.domain == other.domain
-            && (!route.is_mx() || self.protected || !other.protected)
+            && (self.protected || !other.protected)
     }
 }
 
@@ -169,6 +174,30 @@ fn route(
             Via::Mx
         }
     };
+    let mut protected_relay = relay.clone();
+    set_tls(&mut relay, tls, verifying, unverified);
+    // No TLSA lookup is made for a smarthost: there `dane` is `may`, and `encrypt` when protected.
+    let floor = match super::floor::protected(tls) {
+        RouteTls::Dane => RouteTls::Encrypt,
+        level => level,
+    };
+    set_tls(&mut protected_relay, floor, verifying, unverified);
+    Route {
+        label,
+        via,
+        tls,
+        relay,
+        protected_relay,
+    }
+}
+
+/// The smarthost client's TLS policy and configuration for a route level.
+fn set_tls(
+    relay: &mut RelaySettings,
+    tls: RouteTls,
+    verifying: &Arc<rustls::ClientConfig>,
+    unverified: &Arc<rustls::ClientConfig>,
+) {
     let (policy, config) = match tls {
         RouteTls::None => (TlsPolicy::None, unverified),
         RouteTls::May | RouteTls::Dane => (TlsPolicy::Opportunistic, unverified),
@@ -178,10 +207,4 @@ fn route(
     relay.tls = policy;
     relay.tls_config = Arc::clone(config);
     relay.tls_verifies = tls == RouteTls::Verify;
-    Route {
-        label,
-        via,
-        tls,
-        relay,
-    }
 }

@@ -335,7 +335,7 @@ impl Transfer {
         let routes = &tx.settings.routes;
         let target = routes.target(&canonical.domain, protocol.is_some());
         if let Some(fixed) = &tx.target {
-            if !fixed.covers(&target, routes.get(fixed.route)) {
+            if !fixed.covers(&target) {
                 return another_transaction();
             }
         }
@@ -425,9 +425,12 @@ impl Transfer {
         let refusal = match opened {
             Ok(reply) if reply.is_positive() => {
                 let peer = self.hop.as_ref().and_then(|(hop, _)| hop.peer());
+                // The connection's target: it may meet the floor of protected mail even when
+                // opened for an ordinary recipient.
+                let fixed = self.hop_target.clone().unwrap_or(target);
                 if let Some(tx) = self.tx.as_mut() {
                     tx.opened = true;
-                    tx.target = Some(target);
+                    tx.target = Some(fixed);
                     tx.peer = peer;
                 }
                 return Ok(reply);
@@ -472,7 +475,7 @@ impl Transfer {
             let same = self
                 .hop_target
                 .as_ref()
-                .is_some_and(|kept| kept.covers(target, route));
+                .is_some_and(|kept| kept.covers(target));
             // A kept connection may have been closed by the next hop meanwhile: look without
             // a round trip where the connection can tell, else probe with NOOP.
             let alive = same
@@ -487,14 +490,10 @@ impl Transfer {
             }
         }
         if self.hop.is_none() {
-            self.hop = self
-                .core
-                .pool
-                .take(settings, target, route)
-                .map(|(hop, kept)| {
-                    self.hop_target = Some(kept);
-                    (hop, settings.clone())
-                });
+            self.hop = self.core.pool.take(settings, target).map(|(hop, kept)| {
+                self.hop_target = Some(kept);
+                (hop, settings.clone())
+            });
         }
         if self.hop.is_some() {
             // A reused connection can still have died unseen: then try once on a new one.
@@ -508,7 +507,13 @@ impl Transfer {
             .dialer
             .open_route(&settings.routes, target)
             .await?;
-        self.hop_target = Some(target.clone());
+        // What the connection proved decides whether a protected recipient may join it later.
+        let protected =
+            target.protected || self.core.dialer.clears_protected_floor(route, hop.as_ref());
+        self.hop_target = Some(Target {
+            protected,
+            ..target.clone()
+        });
         if let Some(version) = hop.tls_version() {
             self.core
                 .gateway

@@ -2,6 +2,7 @@
 //! runs the transfer core with it, so the check's reply is the gateway's reply by construction
 //! for everything sealgate decides itself (a refusal), and "would be relayed" for the rest.
 
+use crate::relay::route::Route;
 use crate::relay::{Dialer, MailParams, NextHop, RcptParams, RelayError, RelaySettings};
 use crate::reply::{Reply, Status};
 
@@ -17,6 +18,12 @@ impl Dialer for OfflineDialer {
         Ok(Box::new(OfflineHop {
             in_transaction: false,
         }))
+    }
+
+    /// Nothing is sent, so no transport security is at stake: a protected recipient joins the
+    /// transaction as it would on a next hop that meets the floor (TLS, or one on loopback).
+    fn clears_protected_floor(&self, _route: &Route, _hop: &dyn NextHop) -> bool {
+        true
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::gateway::Settings;
-use crate::relay::route::{Route, Target};
+use crate::relay::route::Target;
 use crate::relay::NextHop;
 
 /// Longest a next-hop connection waits idle (Postfix: smtp_connection_cache_time_limit).
@@ -36,12 +36,11 @@ impl Pool {
         &self,
         settings: &Arc<Settings>,
         target: &Target,
-        route: &Route,
     ) -> Option<(Box<dyn NextHop>, Target)> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         idle.retain(|entry| entry.since.elapsed() < IDLE_NEXT_HOP);
         let found = idle.iter().rposition(|entry| {
-            Arc::ptr_eq(&entry.settings, settings) && entry.target.covers(target, route)
+            Arc::ptr_eq(&entry.settings, settings) && entry.target.covers(target)
         })?;
         let entry = idle.swap_remove(found);
         (entry.hop.looks_alive() == Some(true)).then_some((entry.hop, entry.target))

@@ -31,7 +31,20 @@ pub type Zone = HashMap<(String, RecordType), Vec<RData>>;
 
 pub struct DnsServer {
     pub address: SocketAddr,
+    /// Every question answered: name (lower case, trailing dot) and type.
+    pub asked: Arc<Mutex<Vec<(String, RecordType)>>>,
     task: JoinHandle<()>,
+}
+
+impl DnsServer {
+    /// How many times `owner` (with the trailing dot) was asked for `kind`.
+    pub fn times_asked(&self, owner: &str, kind: RecordType) -> usize {
+        let asked = self.asked.lock().expect("DNS journal");
+        asked
+            .iter()
+            .filter(|(n, k)| n == owner && *k == kind)
+            .count()
+    }
 }
 
 impl Drop for DnsServer {
@@ -49,6 +62,8 @@ pub fn name(text: &str) -> Name {
 pub async fn dns(zone: Zone, secure: bool, silent: bool) -> DnsServer {
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind DNS");
     let address = socket.local_addr().expect("DNS address");
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let journal = asked.clone();
     let task = tokio::spawn(async move {
         let mut buffer = vec![0u8; 4096];
         loop {
@@ -65,6 +80,10 @@ pub async fn dns(zone: Zone, secure: bool, silent: bool) -> DnsServer {
                 continue;
             };
             let asked = query.name().to_ascii().to_ascii_lowercase();
+            journal
+                .lock()
+                .expect("DNS journal")
+                .push((asked.clone(), query.query_type()));
             let mut response = Message::new();
             response
                 .set_id(request.id())
@@ -91,7 +110,11 @@ pub async fn dns(zone: Zone, secure: bool, silent: bool) -> DnsServer {
             }
         }
     });
-    DnsServer { address, task }
+    DnsServer {
+        address,
+        asked,
+        task,
+    }
 }
 
 /// Adds a record to `zone` (`owner` with the trailing dot).
@@ -383,6 +406,21 @@ pub fn gateway(
     https_port: u16,
     extra: impl FnOnce(&mut TestConfig, &mut Vec<sealgate::config::RouteConfig>),
 ) -> MxGateway {
+    gateway_dialing(
+        dns,
+        pki,
+        SmtpDialer::with_ports(smtp_port, https_port),
+        extra,
+    )
+}
+
+/// [`gateway`] with a dialer of the test's own (e.g. one that treats loopback as remote).
+pub fn gateway_dialing(
+    dns: SocketAddr,
+    pki: &Pki,
+    dialer: SmtpDialer,
+    extra: impl FnOnce(&mut TestConfig, &mut Vec<sealgate::config::RouteConfig>),
+) -> MxGateway {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let ca = pki.write_pem(dir.path());
     let mut config = TestConfig::default();
@@ -403,7 +441,6 @@ pub fn gateway(
     let metrics = Arc::new(Metrics::new().expect("metrics"));
     let gateway = Gateway::new(settings, metrics);
     let ledger = Arc::new(MemoryLedger::new());
-    let dialer = SmtpDialer::with_ports(smtp_port, https_port);
     let core = Core::judging_on(
         gateway,
         ledger.clone(),

@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Ordinary mail with `relay.next_hop = "mx"` against the smarthost route, in one run.
+
+Two sealgate processes of the same binary, differing only in `relay.next_hop`: "smarthost" has
+`smtp://127.0.1.25:25`, "mx" has `"mx"` and asks a DNS server of this script's own (UDP on
+loopback) for the MX and address of the recipient domain, which name the same smtp-sink on
+127.0.1.25:25. Plus "direct" (smtp-source straight to the sink) for the ratios BENCHMARKS.md
+uses. Workloads and the clock are bench/measure.py's (the clock stops when the sink has counted
+every message); paths alternate, the order rotating per repetition; medians of the repetitions.
+
+The DNS server counts the queries it answers, per name and type: with answers cached as their
+TTL allows (300 s here), the whole run needs one MX and one A/AAAA lookup per resolver, not one
+per message. It answers MX and A for the zone, AAAA with no data (SOA in the authority section,
+so the "no such record" is cached too), and anything else NXDOMAIN.
+
+Needs: postfix (smtp-source, smtp-sink), python3 (stdlib only), a release build of sealgate.
+Run as root (port 25; smtp-sink -u nobody), under the machine's benchmark lock:
+    cargo build --release --bin sealgate
+    flock /work/wt/bench.lock python3 bench/mx.py --reps 3
+Everything listens on loopback only; every process started here is stopped on exit.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import measure  # noqa: E402  (bench/measure.py: workloads, run_once)
+
+DOMAIN = "example.net"  # measure.RECIPIENT's domain
+MX_HOST = "mx.example.net"
+SINK_IP = "127.0.1.25"
+TTL = 300
+QTYPE = {1: "A", 2: "NS", 6: "SOA", 15: "MX", 16: "TXT", 28: "AAAA", 52: "TLSA"}
+
+
+# ---------------------------------------------------------------- a tiny authoritative DNS server
+
+def read_name(packet, offset):
+    """The (uncompressed) question name at `offset` and the offset after it."""
+    labels = []
+    while True:
+        length = packet[offset]
+        offset += 1
+        if length == 0:
+            return ".".join(labels).lower(), offset
+        if length & 0xC0:
+            raise ValueError("compressed question name")
+        labels.append(packet[offset:offset + length].decode("ascii"))
+        offset += length
+
+
+def encode_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        out += bytes([len(label)]) + label.encode("ascii")
+    return out + b"\0"
+
+
+def record(rtype, rdata, owner=b"\xc0\x0c"):
+    """One resource record; the owner defaults to a pointer to the question name."""
+    return owner + struct.pack("!HHIH", rtype, 1, TTL, len(rdata)) + rdata
+
+
+def soa():
+    rdata = (encode_name(f"ns.{DOMAIN}") + encode_name(f"hostmaster.{DOMAIN}")
+             + struct.pack("!IIIII", 1, 3600, 600, 86400, TTL))
+    return record(6, rdata, owner=encode_name(DOMAIN))
+
+
+def answer(query):
+    """The response to `query`: (bytes, question name, type) or None when it is no query."""
+    if len(query) < 12:
+        return None
+    ident, flags, qdcount = struct.unpack("!HHH", query[:6])
+    if flags & 0x8000 or qdcount != 1:
+        return None
+    name, end = read_name(query, 12)
+    qtype, _qclass = struct.unpack("!HH", query[end:end + 4])
+    question = query[12:end + 4]
+    answers, authority, rcode = [], [], 0
+    if name == DOMAIN and qtype == 15:
+        answers.append(record(15, struct.pack("!H", 10) + encode_name(MX_HOST)))
+    elif name == MX_HOST and qtype == 1:
+        answers.append(record(1, socket.inet_aton(SINK_IP)))
+    elif name in (DOMAIN, MX_HOST):
+        authority.append(soa())  # the name exists, no record of that type
+    else:
+        authority.append(soa())
+        rcode = 3  # NXDOMAIN
+    rd = flags & 0x0100
+    header = struct.pack("!HHHHHH", ident, 0x8000 | 0x0400 | rd | 0x0080 | rcode, 1,
+                         len(answers), len(authority), 0)
+    return header + question + b"".join(answers) + b"".join(authority), name, qtype
+
+
+class DnsServer:
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.address = self.sock.getsockname()
+        self.queries = {}
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.running:
+            try:
+                query, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            try:
+                got = answer(query)
+            except (ValueError, IndexError, struct.error, UnicodeDecodeError):
+                continue
+            if got is None:
+                continue
+            response, name, qtype = got
+            key = f"{name} {QTYPE.get(qtype, qtype)}"
+            self.queries[key] = self.queries.get(key, 0) + 1
+            self.sock.sendto(response, peer)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+# ---------------------------------------------------------------- processes
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(host, port, what):
+    for _ in range(400):
+        try:
+            socket.create_connection((host, port), 1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"mx.py: nothing listens on {host}:{port} ({what})")
+
+
+def sealgate_config(tmp, name, port, metrics_port, next_hop, dns):
+    path = os.path.join(tmp, f"{name}.toml")
+    with open(path, "w") as f:
+        f.write(f"""[smtp]
+listen = ["127.0.0.1:{port}"]
+hostname = "sealgate.bench.test"
+
+[limits]
+max_sessions = 20000
+max_sessions_per_client = 20000
+memory_budget = 4294967296
+
+[access]
+client_networks = ["127.0.0.0/8"]
+
+[relay]
+next_hop = "{next_hop}"
+tls = "none"
+dns_servers = ["{dns[0]}:{dns[1]}"]
+
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
+
+[audit]
+store = "sqlite:{tmp}/{name}-audit.db"
+
+[log]
+level = "warn"
+
+[policy]
+own_domains = ["opgroeien.be", "kindengezin.be"]
+
+[[protocols]]
+id = "opgroeien-menen-ocmw-wervik"
+title = "Opgroeien regie (lokaal team Kind en Gezin Menen) -> OCMW Wervik"
+mailboxes = ["kindengezin@wervik.be"]
+in_force_from = 2023-12-01
+""")
+    return path
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sealgate", default=os.path.join(ROOT, "target/release/sealgate"))
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--small-count", type=int, default=2000)
+    p.add_argument("--large-count", type=int, default=60)
+    p.add_argument("--out", default=os.path.join(HERE, "results", "mx-" + time.strftime(
+        "%Y%m%dT%H%M%SZ", time.gmtime())))
+    p.add_argument("--pause", type=float, default=1.0)
+    args = p.parse_args()
+    for tool in ("smtp-source", "smtp-sink"):
+        if shutil.which(tool) is None:
+            sys.exit(f"mx.py: missing {tool} (apt-get install postfix)")
+    if os.geteuid() != 0:
+        sys.exit("mx.py: run as root (the sink listens on port 25)")
+    if not os.access(args.sealgate, os.X_OK):
+        sys.exit(f"mx.py: no sealgate binary at {args.sealgate} (cargo build --release)")
+    os.makedirs(args.out, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="sealgate-mx-bench.")
+    procs, dns = [], None
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        dns = DnsServer()
+        sink_log = os.path.join(tmp, "sink.log")
+        procs.append(subprocess.Popen(
+            ["smtp-sink", "-c", "-u", "nobody", f"{SINK_IP}:25", "4096"],
+            stdout=open(sink_log, "wb"), stderr=open(os.path.join(tmp, "sink.err"), "wb")))
+        wait_port(SINK_IP, 25, "smtp-sink")
+        ports = {}
+        for name, next_hop in (("smarthost", f"smtp://{SINK_IP}:25"), ("mx", "mx")):
+            port, metrics_port = free_port(), free_port()
+            config = sealgate_config(tmp, name, port, metrics_port, next_hop, dns.address)
+            proc = subprocess.Popen([args.sealgate, "serve", "--config", config],
+                                    stdout=subprocess.DEVNULL,
+                                    stderr=open(os.path.join(tmp, f"{name}.log"), "wb"))
+            procs.append(proc)
+            wait_port("127.0.0.1", port, name)
+            ports[name] = (port, proc.pid)
+        run_args = argparse.Namespace(
+            sink_log=sink_log, sealgate_pid=ports["smarthost"][1],
+            sealgate_b_pid=ports["mx"][1], stall_seconds=15.0, run_timeout=600.0,
+            small_count=args.small_count, large_count=args.large_count, protected=False)
+        # measure.run_once knows the processes by these path names.
+        paths = [("direct", "direct", 25), ("smarthost", "sealgate", ports["smarthost"][0]),
+                 ("mx", "sealgate-b", ports["mx"][0])]
+        machine = {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "loadavg_before": open("/proc/loadavg").read().split()[:3],
+            "sealgate": args.sealgate,
+            "commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                                     capture_output=True, text=True).stdout.strip(),
+        }
+        print(json.dumps(machine), flush=True)
+        results = []
+        with open(os.path.join(args.out, "throughput.jsonl"), "w") as out:
+            for rep in range(args.reps):
+                order = paths[rep % len(paths):] + paths[:rep % len(paths)]
+                for work in measure.workloads(run_args):
+                    for label, path, port in order:
+                        if path == "direct":
+                            r = run_direct(run_args, work)
+                        else:
+                            r = measure.run_once(run_args, work, path, port)
+                        r["path"] = label
+                        r["rep"] = rep + 1
+                        r["loadavg"] = open("/proc/loadavg").read().split()[:3]
+                        r["dns_queries_so_far"] = sum(dns.queries.values())
+                        out.write(json.dumps(r) + "\n")
+                        out.flush()
+                        results.append(r)
+                        mark = "ok" if r["count_ok"] else "COUNT MISMATCH/TIMEOUT"
+                        print(f"rep {rep + 1} {work['name']:28} {label:9} {r['seconds']}s "
+                              f"{r['msgs_per_s']} msg/s {mark} load {' '.join(r['loadavg'])} "
+                              f"dns {r['dns_queries_so_far']}", flush=True)
+                        time.sleep(args.pause)
+        machine["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
+        machine["dns_queries"] = dict(dns.queries)
+        summary = summarise(results, machine)
+        with open(os.path.join(args.out, "summary.md"), "w") as f:
+            f.write(summary)
+        print(summary)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for name in ("smarthost", "mx"):
+            log = os.path.join(tmp, f"{name}.log")
+            if os.path.exists(log):
+                shutil.copy(log, os.path.join(args.out, f"{name}.log"))
+        if dns:
+            dns.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_direct(run_args, work):
+    """measure.run_once for smtp-source straight to the sink on SINK_IP:25."""
+    saved = measure.generator
+
+    def to_sink(w, _port):
+        command = saved(w, 25)
+        command[-1] = f"{SINK_IP}:25"
+        return command
+
+    measure.generator = to_sink
+    try:
+        return measure.run_once(run_args, work, "direct", 25)
+    finally:
+        measure.generator = saved
+
+
+def summarise(results, machine):
+    workloads = []
+    for r in results:
+        if r["workload"] not in workloads:
+            workloads.append(r["workload"])
+
+    def median(workload, path):
+        values = [r["msgs_per_s"] for r in results
+                  if r["workload"] == workload and r["path"] == path and r["count_ok"]]
+        return statistics.median(values) if values else None
+
+    def cpu(workload, path):
+        values = [r["sealgate_cpu_ms_per_msg"] for r in results
+                  if r["workload"] == workload and r["path"] == path
+                  and "sealgate_cpu_ms_per_msg" in r]
+        return statistics.median(values) if values else None
+
+    def ratio(a, b):
+        return f"{a / b:.2f}" if a and b else "-"
+
+    lines = [
+        f"Run {machine['date']}, sealgate {machine['commit']}, load average before "
+        f"{' '.join(machine['loadavg_before'])}, after {' '.join(machine['loadavg_after'])}.",
+        "",
+        "| workload | direct | smarthost | mx | mx / smarthost | smarthost / direct | mx / direct "
+        "| CPU ms/msg smarthost | CPU ms/msg mx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for w in workloads:
+        d, s, m = median(w, "direct"), median(w, "smarthost"), median(w, "mx")
+        fmt = lambda v: f"{v:,.0f}" if v else "-"  # noqa: E731
+        cs, cm = cpu(w, "smarthost"), cpu(w, "mx")
+        lines.append(f"| {w} | {fmt(d)} | {fmt(s)} | {fmt(m)} | **{ratio(m, s)}** | "
+                     f"{ratio(s, d)} | {ratio(m, d)} | {cs if cs is not None else '-'} | "
+                     f"{cm if cm is not None else '-'} |")
+    bad = [r for r in results if not r["count_ok"]]
+    lines += ["", f"Runs with a count mismatch or timeout: {len(bad)}.",
+              f"DNS queries answered during the whole run: {machine['dns_queries']}.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
