@@ -151,7 +151,11 @@ def cmd_throughput(args):
         paths.insert(2, ("sealgate-b", args.sealgate_b_port))
     out = open(os.path.join(args.out, "throughput.jsonl"), "a")
     for rep in range(args.reps):
-        order = paths[rep % len(paths):] + paths[:rep % len(paths)]
+        if args.order == "mirror":
+            # Every other repetition backwards: no path always runs right after the same one.
+            order = paths if rep % 2 == 0 else paths[::-1]
+        else:
+            order = paths[rep % len(paths):] + paths[:rep % len(paths)]
         for work in workloads(args):
             for path, port in order:
                 r = run_once(args, work, path, port)
@@ -331,6 +335,9 @@ def main():
     p.add_argument("--sealgate-b-port", type=int, help="a second sealgate build to compare")
     p.add_argument("--sealgate-b-pid", type=int)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--order", choices=["rotate", "mirror"], default="rotate",
+                   help="rotate: the path order rotates per repetition (so each path always "
+                        "follows the same one); mirror: every other repetition runs backwards")
     p.add_argument("--small-count", type=int, default=2000)
     p.add_argument("--large-count", type=int, default=200)
     p.add_argument("--protected", action="store_true")

@@ -67,20 +67,32 @@ impl Reply {
         (400..500).contains(&self.code)
     }
 
-    /// Appends the wire form to `out`. Text is made safe: no CR or LF can break a line.
+    /// Appends the wire form to `out`. Text is made safe: every control character becomes a
+    /// space, so no CR or LF can break a line. Written in place, without a string per line:
+    /// every reply to every client goes through here.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let last = self.lines.len().saturating_sub(1);
         for (i, line) in self.lines.iter().enumerate() {
-            let sep = if i == last { ' ' } else { '-' };
-            let clean: String = line
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect();
-            let text = match self.status {
-                Some(status) => format!("{}{}{} {}\r\n", self.code, sep, status, clean),
-                None => format!("{}{}{}\r\n", self.code, sep, clean),
-            };
-            out.extend_from_slice(text.as_bytes());
+            push_decimal(out, self.code);
+            out.push(if i == last { b' ' } else { b'-' });
+            if let Some(Status(class, subject, detail)) = self.status {
+                push_decimal(out, class.into());
+                out.push(b'.');
+                push_decimal(out, subject);
+                out.push(b'.');
+                push_decimal(out, detail);
+                out.push(b' ');
+            }
+            if line.chars().any(char::is_control) {
+                let clean: String = line
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect();
+                out.extend_from_slice(clean.as_bytes());
+            } else {
+                out.extend_from_slice(line.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
         }
     }
 
@@ -97,6 +109,22 @@ impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.summary())
     }
+}
+
+/// Appends `n` in decimal, as `{}` formats it.
+fn push_decimal(out: &mut Vec<u8>, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// The replies sealgate itself gives, named after what they mean.
@@ -268,5 +296,48 @@ mod tests {
         let mut ehlo = Vec::new();
         Reply::plain(250, vec!["host".into(), "PIPELINING".into()]).write_to(&mut ehlo);
         assert_eq!(ehlo, b"250-host\r\n250 PIPELINING\r\n");
+    }
+
+    #[test]
+    fn the_wire_form_is_the_formatted_one() {
+        // What write_to wrote when it formatted each line with format!.
+        fn formatted(reply: &Reply) -> Vec<u8> {
+            let last = reply.lines.len().saturating_sub(1);
+            let mut out = Vec::new();
+            for (i, line) in reply.lines.iter().enumerate() {
+                let sep = if i == last { ' ' } else { '-' };
+                let clean: String = line
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect();
+                let text = match reply.status {
+                    Some(status) => format!("{}{}{} {}\r\n", reply.code, sep, status, clean),
+                    None => format!("{}{}{}\r\n", reply.code, sep, clean),
+                };
+                out.extend_from_slice(text.as_bytes());
+            }
+            out
+        }
+        let texts = [
+            "Ok",
+            "",
+            "tab\there",
+            "nul\0del\u{7f}c1\u{85}\u{9f}end",
+            "Ünïcødé ok\u{a0}nbsp",
+            "crlf\r\nsplit",
+        ];
+        for code in [0, 7, 42, 221, 250, 354, 452, 550, 999, 1000, u16::MAX] {
+            for status in [None, Some(Status(2, 0, 0)), Some(Status(5, 65535, 10))] {
+                let lines: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+                let reply = Reply {
+                    code,
+                    status,
+                    lines,
+                };
+                let mut out = Vec::new();
+                reply.write_to(&mut out);
+                assert_eq!(out, formatted(&reply), "{code} {status:?}");
+            }
+        }
     }
 }

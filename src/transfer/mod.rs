@@ -613,16 +613,15 @@ pub fn transaction_id(instance: &str) -> String {
     let nonce = *NONCE.get_or_init(process_nonce);
     let micros = Utc::now().timestamp_micros().max(0) as u64;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let keep = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    // Nearly always the name is already one token: then no per-character copy.
+    if instance.len() <= MAX_ID_INSTANCE_CHARS && instance.chars().all(keep) {
+        return format!("{instance}.{micros:013X}-{nonce:08X}{n:08X}");
+    }
     let name: String = instance
         .chars()
         .take(MAX_ID_INSTANCE_CHARS)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if keep(c) { c } else { '-' })
         .collect();
     format!("{name}.{micros:013X}-{nonce:08X}{n:08X}")
 }

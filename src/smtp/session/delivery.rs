@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Flow, Session};
-use crate::gateway::{MemoryLease, MEMORY_UNIT};
+use crate::gateway::MemoryLease;
 use crate::metrics::SessionResult;
 use crate::reply::{replies, Reply, Status};
 use crate::smtp::connection::ConnectionError;
@@ -30,6 +30,11 @@ pub const GROWTH_STEP: usize = 1024 * 1024;
 /// it a fast sender is read for as long as data is there (tokio's budget: 128 reads, 8 MiB),
 /// and every ordinary session waits behind each such sender for every reply.
 pub const DATA_SLICE: usize = 256 * 1024;
+
+/// The first buffer of a message without a declared size: most mail is small, and a
+/// 64 KiB buffer per 5 KB message costs page faults when the allocator hands the memory back
+/// to the system between messages (measured in BENCHMARKS.md, "After the profile").
+const FIRST_CAPACITY: usize = 8 * 1024;
 
 /// Why receiving ended the session.
 enum Cut {
@@ -102,7 +107,7 @@ impl Session {
                 Some(left) if left < idle => (left, true),
                 _ => (idle, false),
             };
-            let chunk = match self.conn.read_chunk(wait).await {
+            let chunk = match self.conn.read_chunk(wait, received == 0).await {
                 Ok(chunk) if chunk.is_empty() => return Err(Cut::Ended(SessionResult::Dropped)),
                 Ok(chunk) => chunk,
                 Err(ConnectionError::Timeout(_)) if rate_bound => return Err(Cut::TooSlow),
@@ -154,11 +159,12 @@ impl Session {
 }
 
 /// The buffer's next capacity: at least `target`; the first time, the declared size (`hint`,
-/// at most one step) or one unit; then doubling below one step, a quarter (at least one step)
-/// above; never more than `limit`.
+/// at most one step) or [`FIRST_CAPACITY`]; then doubling below one step, a quarter (at least
+/// one step) above; never more than `limit`. The budget still reserves whole units
+/// ([`crate::gateway::MEMORY_UNIT`]), so growing within the first unit takes no further reservation.
 fn grown_capacity(capacity: usize, target: usize, hint: usize, limit: usize) -> usize {
     let grown = if capacity == 0 {
-        hint.max(MEMORY_UNIT)
+        hint.max(FIRST_CAPACITY)
     } else {
         capacity + capacity.min(GROWTH_STEP.max(capacity / 4))
     };
@@ -188,6 +194,7 @@ impl MinRate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::MEMORY_UNIT;
 
     #[test]
     fn growth_is_bounded_by_the_step_the_hint_and_the_limit() {
@@ -197,7 +204,12 @@ mod tests {
             grown_capacity(0, 100, limit, limit.min(GROWTH_STEP)),
             GROWTH_STEP
         );
-        assert_eq!(grown_capacity(0, 100, 0, limit), MEMORY_UNIT);
+        assert_eq!(grown_capacity(0, 100, 0, limit), FIRST_CAPACITY);
+        // A first read larger than the first capacity is taken whole.
+        assert_eq!(
+            grown_capacity(0, MEMORY_UNIT + 1, 0, limit),
+            MEMORY_UNIT + 1
+        );
         assert_eq!(
             grown_capacity(MEMORY_UNIT, MEMORY_UNIT + 1, 0, limit),
             2 * MEMORY_UNIT
@@ -211,7 +223,7 @@ mod tests {
             10 * GROWTH_STEP
         );
         assert_eq!(grown_capacity(limit - 10, limit, 0, limit), limit);
-        // A small limit (tests) is never exceeded by the first unit.
+        // A small limit (tests) is never exceeded by the first capacity.
         assert_eq!(grown_capacity(0, 10, 0, 1000), 1000);
         let mut capacity = 0;
         let mut steps = 0;
