@@ -159,14 +159,21 @@ impl Session {
 }
 
 /// The buffer's next capacity: at least `target`; the first time, the declared size (`hint`,
-/// at most one step) or [`FIRST_CAPACITY`]; then doubling below one step, a quarter (at least
-/// one step) above; never more than `limit`. The budget still reserves whole units
+/// at most one step) or [`FIRST_CAPACITY`]; then the next power of two up to one step, a
+/// quarter (at least one step) above; never more than `limit`. The budget still reserves whole units
 /// ([`crate::gateway::MEMORY_UNIT`]), so growing within the first unit takes no further reservation.
 fn grown_capacity(capacity: usize, target: usize, hint: usize, limit: usize) -> usize {
     let grown = if capacity == 0 {
         hint.max(FIRST_CAPACITY)
+    } else if capacity < GROWTH_STEP {
+        // Powers of two up to one step, whatever sizes the reads had: a message that fits in a
+        // step never holds more, so it never counts as large below `large_message_size`.
+        (capacity * 2)
+            .max(target)
+            .next_power_of_two()
+            .min(GROWTH_STEP)
     } else {
-        capacity + capacity.min(GROWTH_STEP.max(capacity / 4))
+        capacity + GROWTH_STEP.max(capacity / 4)
     };
     grown.min(limit).max(target)
 }
@@ -232,6 +239,29 @@ mod tests {
             steps += 1;
         }
         assert!(steps < 25, "{steps} reallocations for 36 MB");
+    }
+
+    #[test]
+    fn a_message_within_one_step_never_holds_more_than_a_step() {
+        let limit = 36 * 1024 * 1024;
+        for first in [1, 100, 5_000, 16 * 1024, 80 * 1024, 300_000] {
+            for read in [1_000, 16 * 1024, 65_536, 70_000, 200_000] {
+                let (mut len, mut capacity) = (0, 0);
+                let mut next = first;
+                while len < GROWTH_STEP {
+                    let target = (len + next).min(GROWTH_STEP);
+                    if target > capacity {
+                        capacity = grown_capacity(capacity, target, 0, limit);
+                    }
+                    assert!(
+                        capacity <= GROWTH_STEP,
+                        "{first}/{read}: {capacity} at {len}"
+                    );
+                    len = target;
+                    next = read;
+                }
+            }
+        }
     }
 
     #[test]
