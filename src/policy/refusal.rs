@@ -165,8 +165,8 @@ fn builtin(code: ReasonCode) -> Text {
             false,
         ),
         R::OtherAttachment => with_fix(
-            "Andere bijlage naast het archief (ook een logo).",
-            "Another file beside the archive (a logo too).",
+            "Andere bijlage naast het 7z-archief (ook een logo).",
+            "Another file beside the 7z archive (a logo too).",
             "Alles in het archief.",
             "All in the archive.",
         ),
@@ -640,7 +640,7 @@ mod tests {
         );
         let refusal = compose_for(&[R::OtherAttachment, R::NoArchive]);
         assert!(!refusal.lines[0].contains("other_attachment"));
-        assert!(!refusal.lines.join(" ").contains("beside the archive"));
+        assert!(!refusal.lines.join(" ").contains("beside the 7z archive"));
     }
 
     #[test]
