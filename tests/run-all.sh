@@ -14,5 +14,5 @@ if ! .ci/install-deps --check >/dev/null 2>&1; then
     .ci/install-deps
 fi
 
-step "cargo test --features real-peers (in-process and real-peer tiers)"
-exec cargo test --features real-peers "$@"
+step "cargo test --features real-peers --no-fail-fast (in-process and real-peer tiers; every failure reported)"
+exec cargo test --features real-peers --no-fail-fast "$@"
