@@ -130,6 +130,10 @@ pub struct Limits {
     /// and discarded, and gets `452 4.3.1` (as when the budget is spent). Unset: twice the
     /// cores, at least 4. Bounds the CPU that big transfers take from ordinary mail.
     pub max_concurrent_large_messages: Option<usize>,
+    /// Protected messages judged at once (archive parsing, password tries); the others wait
+    /// for a place. Unset: one per core, so protected mail cannot take every core from
+    /// ordinary mail. Read at start only.
+    pub max_concurrent_inspections: Option<usize>,
 }
 
 impl Limits {
@@ -143,6 +147,11 @@ impl Limits {
     pub fn concurrent_large_messages(&self) -> usize {
         self.max_concurrent_large_messages
             .unwrap_or_else(|| (2 * cores()).max(4))
+    }
+
+    /// Inspections run at once: the setting, else one per core.
+    pub fn concurrent_inspections(&self) -> usize {
+        self.max_concurrent_inspections.unwrap_or_else(cores)
     }
 }
 
@@ -167,6 +176,7 @@ impl Default for Limits {
             min_data_rate_grace_seconds: 10,
             large_message_size: 8 * 1024 * 1024,
             max_concurrent_large_messages: None,
+            max_concurrent_inspections: None,
         }
     }
 }
@@ -692,6 +702,12 @@ impl Config {
                 "must be greater than 0 (leave it out for twice the cores)".into(),
             );
         }
+        if limits.max_concurrent_inspections == Some(0) {
+            return bad(
+                "limits.max_concurrent_inspections",
+                "must be greater than 0 (leave it out for one per core)".into(),
+            );
+        }
         if self.access.auth_max_concurrent_checks == Some(0) {
             return bad(
                 "access.auth_max_concurrent_checks",
@@ -831,7 +847,7 @@ impl Config {
     /// The keys whose new value a reload (SIGHUP) cannot apply: they are read once, when the
     /// process starts (sockets are bound, the store is opened, logging is set up, the budget's
     /// semaphore is sized).
-    pub const RESTART_ONLY_KEYS: [&'static str; 8] = [
+    pub const RESTART_ONLY_KEYS: [&'static str; 9] = [
         "smtp.listen",
         "metrics.listen",
         "audit.store",
@@ -840,6 +856,7 @@ impl Config {
         "log.level",
         "limits.memory_budget",
         "access.auth_max_concurrent_checks",
+        "limits.max_concurrent_inspections",
     ];
 
     /// Which of [`Config::RESTART_ONLY_KEYS`] differ between the running configuration and
@@ -854,6 +871,7 @@ impl Config {
             self.log.level != next.log.level,
             self.limits.memory_budget != next.limits.memory_budget,
             self.access.auth_max_concurrent_checks != next.access.auth_max_concurrent_checks,
+            self.limits.max_concurrent_inspections != next.limits.max_concurrent_inspections,
         ];
         Self::RESTART_ONLY_KEYS
             .into_iter()

@@ -250,6 +250,7 @@ impl Gateway {
         let access = &settings.config.access;
         let auth_pool = CheckPool::new(access.auth_check_pool_size());
         let auth_throttle = AuthThrottle::new(throttle_settings(access));
+        let inspections = settings.config.limits.concurrent_inspections();
         Arc::new(Gateway {
             auth_pool,
             auth_throttle,
@@ -262,7 +263,7 @@ impl Gateway {
             memory_total,
             sessions: Mutex::new(SessionCounts::default()),
             shutdown: watch::channel(false).0,
-            inspections: Arc::new(Semaphore::new(crate::config::cores())),
+            inspections: Arc::new(Semaphore::new(inspections)),
         })
     }
 
@@ -438,10 +439,16 @@ impl Gateway {
         self.memory_total
     }
 
-    /// A permit to run one inspection; at most one per core run at a time, so protected mail
-    /// (archive parsing, password tries) cannot take the whole machine.
+    /// A permit to run one inspection; at most `limits.max_concurrent_inspections` (one per
+    /// core) run at a time, so protected mail (archive parsing, password tries) cannot take the
+    /// whole machine.
     pub async fn inspection_permit(&self) -> Option<OwnedSemaphorePermit> {
         self.inspections.clone().acquire_owned().await.ok()
+    }
+
+    /// Inspections that could start now without waiting.
+    pub fn inspection_places(&self) -> usize {
+        self.inspections.available_permits()
     }
 
     pub fn begin_shutdown(&self) {

@@ -136,9 +136,13 @@ fn environment_overrides_apply_and_are_checked() {
 }
 
 #[test]
-fn the_large_message_limits_are_checked() {
+fn the_large_message_and_inspection_limits_are_checked() {
     let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sealgate.toml"));
-    for key in ["max_concurrent_large_messages", "large_message_size"] {
+    for key in [
+        "max_concurrent_large_messages",
+        "large_message_size",
+        "max_concurrent_inspections",
+    ] {
         let variable = format!("SEALGATE__LIMITS__{}", key.to_uppercase());
         let output = check(path, &[(variable.as_str(), "0")]);
         assert_eq!(output.status.code(), Some(1), "{key} = 0");

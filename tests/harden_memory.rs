@@ -219,3 +219,21 @@ async fn large_messages_beyond_the_concurrent_limit_get_452_4_3_1_and_small_mail
     assert_eq!(gateway.core.gateway.large_messages(), 0);
     assert_eq!(gateway.relayed().len(), 4);
 }
+
+#[tokio::test]
+async fn inspections_run_at_most_as_many_at_once_as_configured() {
+    let default = TestGateway::with_config(TestConfig::default());
+    assert_eq!(
+        default.core.gateway.inspection_places(),
+        sealgate::config::cores()
+    );
+    let mut config = TestConfig::default();
+    config.set("limits", "max_concurrent_inspections", "3");
+    let gateway = TestGateway::with_config(config);
+    assert_eq!(gateway.core.gateway.inspection_places(), 3);
+    let held = gateway.core.gateway.inspection_permit().await;
+    assert!(held.is_some());
+    assert_eq!(gateway.core.gateway.inspection_places(), 2);
+    drop(held);
+    assert_eq!(gateway.core.gateway.inspection_places(), 3);
+}
