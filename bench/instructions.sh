@@ -35,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib.sh"
 wait_port() {
     for _ in $(seq 1 600); do
         if "$PY" -c "import socket; socket.create_connection(('127.0.0.1',$1),1).close()" 2>/dev/null; then return 0; fi
@@ -62,41 +62,7 @@ n=0
 for bin in "$@"; do
     n=$((n + 1))
     PORT=$(free_port); METRICS_PORT=$(free_port)
-    cat >"$TMP/sealgate-$n.toml" <<EOF
-[smtp]
-listen = ["127.0.0.1:$PORT"]
-hostname = "sealgate.bench.test"
-
-[limits]
-max_sessions = 20000
-max_sessions_per_client = 20000
-memory_budget = 4294967296
-
-[access]
-client_networks = ["127.0.0.0/8"]
-
-[relay]
-next_hop = "smtp://127.0.0.1:$SINK_PORT"
-tls = "none"
-
-[metrics]
-listen = "127.0.0.1:$METRICS_PORT"
-
-[audit]
-store = "sqlite:$TMP/audit-$n.db"
-
-[log]
-level = "info"
-
-[policy]
-own_domains = ["opgroeien.be", "kindengezin.be"]
-
-[[protocols]]
-id = "opgroeien-menen-ocmw-wervik"
-title = "Opgroeien regie (lokaal team Kind en Gezin Menen) -> OCMW Wervik"
-mailboxes = ["kindengezin@wervik.be"]
-in_force_from = 2023-12-01
-EOF
+    bench_config "$PORT" "$METRICS_PORT" "$SINK_PORT" "$TMP/audit-$n.db" >"$TMP/sealgate-$n.toml"
     file=$OUT/callgrind.$n.$(echo "$bin" | tr -c 'A-Za-z0-9.\n-' _).out
     valgrind --tool=callgrind --callgrind-out-file="$file" --collect-atstart=yes \
         "$bin" serve --config "$TMP/sealgate-$n.toml" 2>"$TMP/sealgate-$n.log" &

@@ -49,7 +49,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$BENCH/lib.sh"
 wait_port() {   # wait until something answers on 127.0.0.1:$1
     for _ in $(seq 1 200); do
         if "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1).close()" 2>/dev/null; then return 0; fi
@@ -79,41 +79,7 @@ PIDS+=($!)
 wait_port "$SINK_PORT" smtp-sink
 
 # ------------------------------------------------------------------ sealgate
-cat >"$TMP/sealgate.toml" <<EOF
-[smtp]
-listen = ["127.0.0.1:$SEALGATE_PORT"]
-hostname = "sealgate.bench.test"
-
-[limits]
-max_sessions = 20000
-max_sessions_per_client = 20000
-memory_budget = 4294967296
-
-[access]
-client_networks = ["127.0.0.0/8"]
-
-[relay]
-next_hop = "smtp://127.0.0.1:$SINK_PORT"
-tls = "none"
-
-[metrics]
-listen = "127.0.0.1:$METRICS_PORT"
-
-[audit]
-store = "sqlite:$TMP/audit.db"
-
-[log]
-level = "info"
-
-[policy]
-own_domains = ["opgroeien.be", "kindengezin.be"]
-
-[[protocols]]
-id = "opgroeien-menen-ocmw-wervik"
-title = "Opgroeien regie (lokaal team Kind en Gezin Menen) -> OCMW Wervik"
-mailboxes = ["kindengezin@wervik.be"]
-in_force_from = 2023-12-01
-EOF
+bench_config "$SEALGATE_PORT" "$METRICS_PORT" "$SINK_PORT" "$TMP/audit.db" >"$TMP/sealgate.toml"
 cp "$TMP/sealgate.toml" "$OUT/sealgate.toml"
 log "sealgate on 127.0.0.1:$SEALGATE_PORT"
 "$SEALGATE" serve --config "$TMP/sealgate.toml" 2>"$TMP/sealgate.log" &
