@@ -178,10 +178,7 @@ async fn a_server_that_is_down_is_a_clear_error_and_comes_back() {
 
 #[tokio::test]
 async fn the_password_never_appears_in_errors() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = audit_support::free_port();
     let url = format!("postgres://gw:Secr3tPassw0rd@127.0.0.1:{port}/audit");
     let err = AuditStore::open(&url, "gw1")
         .await

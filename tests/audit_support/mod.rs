@@ -4,8 +4,11 @@
 #![allow(dead_code)]
 
 pub mod cli;
+#[path = "../common/ports.rs"]
+mod ports;
 
-use std::net::TcpListener;
+pub use ports::free_port;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -286,14 +289,6 @@ fn as_postgres(program: &str, args: &[&str]) -> Output {
 fn is_root() -> bool {
     let out = Command::new("id").arg("-u").output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim() == "0"
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn text(out: &Output) -> String {

@@ -2,18 +2,21 @@
 //! gateway itself as a child process, swaks, a private Postfix and a raw SMTP client.
 //!
 //! Every helper stops its process when dropped, listens on loopback only, and takes free ports
-//! by binding 127.0.0.1:0. A missing external tool fails the test and says how to install it
-//! ([`require_tool`]): the real-peer tier never passes by skipping. Every test file that uses
+//! outside the kernel's ephemeral range ([`ports`]). A missing external tool fails the test and
+//! says how to install it ([`require_tool`]): the real-peer tier never passes by skipping. Every test file that uses
 //! this harness starts with `#![cfg(feature = "real-peers")]`.
 #![allow(dead_code)]
 
+pub mod ports;
 pub mod postfix;
 pub mod raw;
+
+pub use ports::{free_port, free_port_v6};
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -65,22 +68,6 @@ pub fn require_python_module(module: &str, package: &str) {
 pub fn require_peers() {
     require_python_module("aiosmtpd", "aiosmtpd");
     require_tool("swaks", "the Debian package swaks");
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
-}
-
-/// A port nobody listens on right now on [::1].
-pub fn free_port_v6() -> u16 {
-    TcpListener::bind("[::1]:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind [::1]:0")
 }
 
 pub fn repo_path(relative: &str) -> PathBuf {
