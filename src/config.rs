@@ -762,8 +762,18 @@ impl Config {
                     ),
                 ));
             }
-            if let Err(e) = NextHop::parse(&route.next_hop) {
-                return Err((key("next_hop"), e.to_string()));
+            match NextHop::parse(&route.next_hop) {
+                Err(e) => return Err((key("next_hop"), e.to_string())),
+                // TLSA records are looked up per MX host; a smarthost would silently get `may`.
+                Ok(NextHop::Smarthost(_)) if route.tls == Some(RouteTls::Dane) => {
+                    return Err((
+                        key("tls"),
+                        "\"dane\" needs next_hop = \"mx\" (TLSA records are looked up per MX \
+                         host); for a smarthost choose \"verify\" (CA-checked) or \"encrypt\""
+                            .into(),
+                    ))
+                }
+                Ok(_) => {}
             }
             if route.domains.is_empty() {
                 return Err((key("domains"), "must list at least one domain".into()));

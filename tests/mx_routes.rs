@@ -122,6 +122,10 @@ fn bad_routes_are_refused_at_load_naming_the_key() {
             "[relay]\nnext_hop = \"mx\"\n[[routes]]\nname = \"default\"\ndomains = [\"a.example\"]\nnext_hop = \"mx\"\n",
             "routes[0].name",
         ),
+        (
+            "[relay]\nnext_hop = \"mx\"\n[[routes]]\ndomains = [\"a.example\"]\nnext_hop = \"smtp://192.0.2.1:25\"\ntls = \"dane\"\n",
+            "routes[0].tls",
+        ),
     ];
     for (text, key) in cases {
         let error = load(text).expect_err(text);

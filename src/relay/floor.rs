@@ -6,8 +6,8 @@
 //! route, a smarthost as well as MX delivery. `verify` and `dane` stay what they are: they are
 //! already above the floor. On an MX route the floor is the last step of a ladder (DANE, then
 //! MTA-STS, then the route's `verify`, then this floor: see [`super::mx_delivery`]); on a
-//! smarthost route it is the whole rule (no TLSA or MTA-STS lookup is made for a smarthost, so
-//! `dane` there means `may` for ordinary mail and `encrypt` for protected mail).
+//! smarthost route it is the whole rule (no TLSA or MTA-STS lookup is made for a smarthost, and
+//! the configuration refuses `dane` there).
 //!
 //! ## The one exception: a next hop on loopback
 //!

@@ -176,7 +176,8 @@ fn route(
     };
     let mut protected_relay = relay.clone();
     set_tls(&mut relay, tls, verifying, unverified);
-    // No TLSA lookup is made for a smarthost: there `dane` is `may`, and `encrypt` when protected.
+    // Configuration refuses `dane` on a smarthost; on an MX route these settings are only the
+    // fallback below the per-host ladder (DANE, MTA-STS), which is at least `encrypt`.
     let floor = match super::floor::protected(tls) {
         RouteTls::Dane => RouteTls::Encrypt,
         level => level,
