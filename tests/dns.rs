@@ -135,3 +135,28 @@ async fn a_silent_server_is_a_bounded_failure() {
     assert!(dns.tlsa("mx1.wervik.be", 25).await.is_err());
     assert!(started.elapsed() < Duration::from_secs(10), "bounded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cold_lookups_of_one_name_ask_the_server_once() {
+    let server = serve(zone(), false).await;
+    let dns = std::sync::Arc::new(Dns::new(&[server.address], Duration::from_secs(2)).unwrap());
+    let lookups: Vec<_> = (0..16)
+        .map(|i| {
+            let dns = dns.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    dns.mx("wervik.be").await.map(|mx| mx.len())
+                } else {
+                    dns.addresses("mx1.wervik.be").await.map(|a| a.len())
+                }
+            })
+        })
+        .collect();
+    for (i, lookup) in lookups.into_iter().enumerate() {
+        let found = lookup.await.expect("lookup task").expect("answer");
+        assert_eq!(found, 2, "lookup {i}: two MX, or an A and an AAAA");
+    }
+    assert_eq!(server.times_asked("wervik.be.", RecordType::MX), 1);
+    assert_eq!(server.times_asked("mx1.wervik.be.", RecordType::A), 1);
+    assert_eq!(server.times_asked("mx1.wervik.be.", RecordType::AAAA), 1);
+}

@@ -5,7 +5,11 @@
 //! `relay.dns_servers`: one [`Dns`] per server list lives as long as the dialer. hickory's
 //! default cache holds 32 answers, a handful of domains (each costs an MX, an A and an AAAA
 //! per MX host, and for protected mail a TXT); [`CACHE_ENTRIES`] is sized for an agency's
-//! working set of recipient domains. TLSA is different: a TLSA record may only be believed when it is DNSSEC-valid, and
+//! working set of recipient domains. The cache only helps once an answer is in: sessions that
+//! ask the same question at the same time (a burst to one domain on a cold cache) share one
+//! lookup ([`InFlight`]) instead of each sending its own.
+//!
+//! TLSA is different: a TLSA record may only be believed when it is DNSSEC-valid, and
 //! sealgate does not validate DNSSEC itself. Like Postfix (`smtp_dns_support_level = dnssec`)
 //! it trusts the AD bit of a validating resolver, and only one on loopback, where nobody can
 //! forge the bit on the way. So TLSA is asked directly of the first configured server, with
@@ -14,7 +18,10 @@
 //! Every wait is bounded by `timeout`; any failure other than "no such record" is an error
 //! the caller turns into `451 4.4.3` (the sending server keeps the mail and retries).
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hickory_resolver::config::{
@@ -25,6 +32,7 @@ use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, Res
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{ResolveError, TokioResolver};
 use tokio::net::UdpSocket;
+use tokio::sync::OnceCell;
 
 use super::dane::Tlsa;
 use super::mx::MxRecord;
@@ -32,7 +40,7 @@ use super::mx::MxRecord;
 /// Answers the resolver keeps (an LRU over questions; a few hundred bytes each).
 pub const CACHE_ENTRIES: usize = 4096;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DnsError {
     #[error("the domain does not exist")]
     NoSuchDomain,
@@ -58,6 +66,10 @@ pub struct Dns {
     /// The server asked for TLSA; only when it is on loopback.
     tlsa_server: Option<SocketAddr>,
     timeout: Duration,
+    mx_asked: InFlight<Vec<MxRecord>>,
+    addresses_asked: InFlight<Vec<IpAddr>>,
+    txt_asked: InFlight<Vec<String>>,
+    tlsa_asked: InFlight<TlsaAnswer>,
 }
 
 impl Dns {
@@ -92,11 +104,19 @@ impl Dns {
             resolver,
             tlsa_server,
             timeout,
+            mx_asked: InFlight::default(),
+            addresses_asked: InFlight::default(),
+            txt_asked: InFlight::default(),
+            tlsa_asked: InFlight::default(),
         })
     }
 
     /// The MX records of `domain`; empty when it has none (the caller uses the implicit MX).
     pub async fn mx(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
+        self.mx_asked.ask(domain, || self.ask_mx(domain)).await
+    }
+
+    async fn ask_mx(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
         let name = fqdn(domain)?;
         match self.bounded(self.resolver.mx_lookup(name)).await? {
             Ok(lookup) => Ok(lookup
@@ -113,6 +133,12 @@ impl Dns {
 
     /// The IPv4 and IPv6 addresses of `host`.
     pub async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+        self.addresses_asked
+            .ask(host, || self.ask_addresses(host))
+            .await
+    }
+
+    async fn ask_addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         let name = fqdn(host)?;
         match self.bounded(self.resolver.lookup_ip(name)).await? {
             Ok(lookup) => Ok(lookup.iter().collect()),
@@ -123,6 +149,10 @@ impl Dns {
 
     /// The TXT strings at `name` (each record's strings joined).
     pub async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        self.txt_asked.ask(name, || self.ask_txt(name)).await
+    }
+
+    async fn ask_txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         let name = fqdn(name)?;
         match self.bounded(self.resolver.txt_lookup(name)).await? {
             Ok(lookup) => Ok(lookup
@@ -144,7 +174,14 @@ impl Dns {
         let Some(server) = self.tlsa_server else {
             return Ok(TlsaAnswer::Insecure);
         };
-        let name = fqdn(&format!("_{port}._tcp.{host}"))?;
+        let owner = format!("_{port}._tcp.{host}");
+        self.tlsa_asked
+            .ask(&owner, || self.ask_tlsa(server, &owner))
+            .await
+    }
+
+    async fn ask_tlsa(&self, server: SocketAddr, owner: &str) -> Result<TlsaAnswer, DnsError> {
+        let name = fqdn(owner)?;
         let response = self.bounded(ask(server, name, RecordType::TLSA)).await??;
         match response.response_code() {
             ResponseCode::NoError | ResponseCode::NXDomain => {}
@@ -177,6 +214,67 @@ impl Dns {
         tokio::time::timeout(self.timeout, work)
             .await
             .map_err(|_| DnsError::Timeout(self.timeout))
+    }
+}
+
+/// Lookups in flight, by the name asked: a second asker of the same question waits for the
+/// first one's answer. Entries live only while someone waits, so the map is bounded by the
+/// sessions looking up at once; an answer is then left to hickory's cache (and its TTL).
+struct InFlight<T> {
+    waiting: Mutex<HashMap<String, Answer<T>>>,
+}
+
+/// One question's answer, once it is in; shared by everyone who asked it meanwhile.
+type Answer<T> = Arc<OnceCell<Result<T, DnsError>>>;
+
+impl<T> Default for InFlight<T> {
+    fn default() -> Self {
+        InFlight {
+            waiting: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T: Clone> InFlight<T> {
+    async fn ask<F>(&self, name: &str, lookup: impl FnOnce() -> F) -> Result<T, DnsError>
+    where
+        F: Future<Output = Result<T, DnsError>>,
+    {
+        let key = name.to_ascii_lowercase();
+        let cell = Arc::clone(self.lock().entry(key.clone()).or_default());
+        let leave = Leave {
+            asked: self,
+            key,
+            cell,
+        };
+        leave.cell.get_or_init(lookup).await.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Answer<T>>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Takes a question off the map when it is answered, or when its last asker gave up (a
+/// cancelled lookup leaves the cell empty; the next asker would start it again).
+struct Leave<'a, T: Clone> {
+    asked: &'a InFlight<T>,
+    key: String,
+    cell: Answer<T>,
+}
+
+impl<T: Clone> Drop for Leave<'_, T> {
+    fn drop(&mut self) {
+        let mut waiting = self.asked.lock();
+        let ours = waiting
+            .get(&self.key)
+            .is_some_and(|cell| Arc::ptr_eq(cell, &self.cell));
+        // Two holders left: the map and this asker.
+        if ours && (self.cell.initialized() || Arc::strong_count(&self.cell) == 2) {
+            waiting.remove(&self.key);
+        }
     }
 }
 
@@ -231,5 +329,53 @@ async fn ask(server: SocketAddr, name: Name, kind: RecordType) -> Result<Message
             return Err(DnsError::Failed("TLSA answer truncated".into()));
         }
         return Ok(response);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn askers_of_one_name_share_one_lookup_and_leave_nothing_behind() {
+        let asked = InFlight::<u32>::default();
+        let lookups = AtomicUsize::new(0);
+        let lookup = || async {
+            lookups.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok(7)
+        };
+        let (a, b, c) = tokio::join!(
+            asked.ask("Wervik.BE", lookup),
+            asked.ask("wervik.be", lookup),
+            asked.ask("wervik.be", lookup)
+        );
+        assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (7, 7, 7));
+        assert_eq!(lookups.load(Ordering::SeqCst), 1);
+        assert!(
+            asked.lock().is_empty(),
+            "answered questions go to the cache"
+        );
+        assert_eq!(asked.ask("wervik.be", lookup).await.unwrap(), 7);
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            2,
+            "a later asker asks again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_lookup_leaves_nothing_behind() {
+        let asked = InFlight::<u32>::default();
+        let never = asked.ask("wervik.be", std::future::pending);
+        let timed_out = tokio::time::timeout(Duration::from_millis(10), never).await;
+        assert!(timed_out.is_err());
+        assert!(asked.lock().is_empty());
+        let failed = asked
+            .ask("wervik.be", || async { Err(DnsError::NoSuchDomain) })
+            .await;
+        assert!(matches!(failed, Err(DnsError::NoSuchDomain)));
+        assert!(asked.lock().is_empty());
     }
 }

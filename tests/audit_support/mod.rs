@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod cli;
+// Some test binaries load tests/common as well: the same file, on purpose.
+#[allow(clippy::duplicate_mod)]
 #[path = "../common/ports.rs"]
 mod ports;
 
