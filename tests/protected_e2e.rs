@@ -3,8 +3,9 @@
 //! 7-Zip) through the running gateway to the byte-exact sink. A good message arrives unchanged
 //! and leaves one complete audit record; a bad one gets the bilingual 550 and never reaches the
 //! sink; contents never reach the audit store or the logs; an unwritable store defers; a crash
-//! between decision and answer leaves an incomplete record that the report shows; and the
-//! counters on /metrics say exactly what happened.
+//! between decision and answer leaves an incomplete record that the report shows; the
+//! counters on /metrics say exactly what happened; and a protocol in monitor mode relays what
+//! it would refuse while the log says so at start, at every reload and per message.
 
 mod common;
 
@@ -503,5 +504,69 @@ fn readiness_follows_the_audit_store_and_the_next_hop() {
     assert!(
         ready(200).is_some(),
         "not ready again after the audit store was released"
+    );
+}
+
+/// The protocol under monitor mode, or back under enforcement.
+fn protocol_in(mode: &str) -> String {
+    format!("{PROTOCOL}mode = \"{mode}\"\n")
+}
+
+#[test]
+fn monitor_mode_relays_a_bad_message_and_says_so_in_the_log_at_start_reload_and_per_message() {
+    const MONITOR_WARNING: &str = "protocol in monitor mode";
+    const RELOADED: &str = "configuration reloaded";
+    require_peers();
+    let sink = Sink::start();
+    let mut config = GatewayConfig::new(sink.port());
+    config
+        .set("policy", "own_domains", "[\"opgroeien.be\"]")
+        .append(&protocol_in("monitor"));
+    let gateway = config.start();
+    let log = gateway.wait_for_log(MONITOR_WARNING, STARTUP);
+    assert_eq!(log.matches(MONITOR_WARNING).count(), 1, "{log}");
+    assert!(log.contains("opgroeien-menen-ocmw-wervik"), "{log}");
+
+    // A message that enforcement refuses is relayed unchanged, with a warning of its own.
+    let bad = fixture("other_attachment_pdf.eml");
+    let run = send_file(&gateway, PROTECTED, &bad);
+    run.assert_ok();
+    let stored = sink.wait_for(1, ARRIVAL);
+    assert_relayed_exactly(&as_sent(&bad), &stored[0].bytes);
+    const PER_MESSAGE: &str = "protected message breaks the protocol's rules";
+    let log = gateway.wait_for_log(PER_MESSAGE, ARRIVAL);
+    let line = log
+        .lines()
+        .find(|l| l.contains(PER_MESSAGE))
+        .unwrap_or_default();
+    assert!(line.contains("other_attachment"), "{line}");
+    let records = export(&gateway);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["verdict"], "would_reject");
+
+    // Every reload that keeps monitor mode says so again; one back to enforce does not.
+    gateway.sighup();
+    let log = gateway.wait_for_log(RELOADED, Duration::from_secs(10));
+    assert_eq!(log.matches(MONITOR_WARNING).count(), 2, "{log}");
+    let path = gateway.config_path();
+    let text = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(
+        &path,
+        text.replace("mode = \"monitor\"", "mode = \"enforce\""),
+    )
+    .expect("write config");
+    gateway.sighup();
+    let log = wait_until(Duration::from_secs(10), || {
+        let log = gateway.log();
+        (log.matches(RELOADED).count() == 2).then_some(log)
+    })
+    .expect("the second reload");
+    assert_eq!(log.matches(MONITOR_WARNING).count(), 2, "{log}");
+    let run = send_file(&gateway, PROTECTED, &bad);
+    assert!(run.has_reply("550 5.7.1"), "{}", run.transcript);
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "enforced again: nothing more relayed"
     );
 }
