@@ -184,7 +184,8 @@ fn ends_in_a_number(ascii: &str) -> bool {
 /// Characters a receiving server may drop from a local part: zero-width space, non-joiner and
 /// joiner, bidi marks and embeddings, word joiner and invisible operators, BOM, soft hyphen,
 /// combining grapheme joiner, Mongolian vowel separator, variation selectors, tag characters.
-fn is_invisible(c: char) -> bool {
+/// Also what `markup` shows as a visible code point: a reader must see what is there.
+pub fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
         | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'

@@ -36,7 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("notice", &["policy", "reason", "markup"]),
     ("report", &["audit", "relay", "reply", "markup"]),
     ("relay", &["config", "reply", "tls"]),
-    ("audit", &["policy", "reason", "sevenz", "tls"]),
+    ("audit", &["policy", "reason", "sevenz", "tls", "markup"]),
     (
         "policy",
         &["inspect", "sevenz", "envelope", "config", "reason"],
@@ -45,12 +45,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("http", &["metrics"]),
     ("credentials", &["config"]),
     ("config", &["envelope"]),
+    ("markup", &["envelope"]),
     ("envelope", &[]),
     ("sevenz", &[]),
     ("metrics", &["reason"]),
     ("reason", &[]),
     ("reply", &[]),
-    ("markup", &[]),
     ("tls", &[]),
 ];
 

@@ -14,6 +14,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 
 use super::{ChainReport, Outcome, Transfer};
+use crate::markup::visible;
 use crate::policy::refusal::{self, RefusalFacts};
 use crate::policy::Verdict;
 use crate::reason::ReasonCode;
@@ -222,11 +223,13 @@ pub fn month(period: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
     Ok((utc(first), utc(next)))
 }
 
-/// The `--period` value as `YYYY-MM`: a month as written, or `last-month` (the month before
-/// `now`'s, in UTC), for a timer that runs on the first day of each month.
+/// The `--period` value as `YYYY-MM`: a month (written anew from the date it names, so what
+/// the date parser let pass around the digits never reaches the page or the mail's headers),
+/// or `last-month` (the month before `now`'s, in UTC), for a timer that runs on the first day
+/// of each month.
 pub fn resolve_period(period: &str, now: DateTime<Utc>) -> Result<String, String> {
     if period != "last-month" {
-        return month(period).map(|_| period.to_string());
+        return month(period).map(|(first, _)| first.format("%Y-%m").to_string());
     }
     now.date_naive()
         .with_day(1)
@@ -479,14 +482,16 @@ pub fn tls_outcome(tls: Option<&str>) -> String {
     }
 }
 
-/// The report as plain text.
+/// The report as plain text (the terminal's and the mail's text part). Every value from the
+/// store goes through [`visible`]: a control character in a tampered store cannot forge a
+/// line, move a terminal's cursor or put a bare CR into a mail body.
 pub fn render_text(report: &Report) -> String {
     let mut out = format!(
         "sealgate audit report for {} ({} to {}, UTC)\nstore: {}\ngenerated: {}\n",
-        report.period,
+        visible(&report.period),
         report.since.format("%Y-%m-%d"),
         report.until.format("%Y-%m-%d"),
-        report.store,
+        visible(&report.store),
         report.generated_at.format("%Y-%m-%d %H:%M:%S UTC"),
     );
     let chain = &report.chain;
@@ -495,13 +500,13 @@ pub fn render_text(report: &Report) -> String {
             "hash chain: verifies ({} entries, head {} {}, checked {})\n",
             chain.entries,
             chain.head_seq,
-            chain.head_hash,
+            visible(&chain.head_hash),
             chain.checked_at.format("%Y-%m-%d %H:%M:%S UTC")
         ));
     } else {
         out.push_str(&format!(
             "hash chain: DOES NOT VERIFY: {}\n",
-            chain.first_broken.as_deref().unwrap_or("unknown")
+            visible(chain.first_broken.as_deref().unwrap_or("unknown"))
         ));
     }
     if report.protocols.is_empty() {
@@ -510,10 +515,13 @@ pub fn render_text(report: &Report) -> String {
     for p in &report.protocols {
         out.push_str(&format!(
             "\nprotocol {}\n  transfers         {}\n  relayed           {}\n  refused           {}\n",
-            p.protocol, p.transfers, p.relayed, p.refused
+            visible(&p.protocol),
+            p.transfers,
+            p.relayed,
+            p.refused
         ));
         for (reason, n) in &p.refused_by_reason {
-            out.push_str(&format!("    {reason:<30} {n}\n"));
+            out.push_str(&format!("    {:<30} {n}\n", visible(reason)));
         }
         out.push_str(&format!(
             "  deferred (4xx)    {}\n  incomplete        {}\n  distinct senders  {}\n",
@@ -530,11 +538,15 @@ fn render_text_details(out: &mut String, report: &Report, p: &ProtocolSummary) {
     out.push_str("  by outcome\n");
     for key in &report.outcome_keys {
         let n = p.outcomes.get(key).copied().unwrap_or(0);
-        out.push_str(&format!("    {key:<30} {n}\n"));
+        out.push_str(&format!("    {:<30} {n}\n", visible(key)));
     }
     for r in &p.reasons {
         let n: u64 = r.outcomes.values().sum();
-        out.push_str(&format!("  reason {} ({n}): {}\n", r.code, r.meaning_en));
+        out.push_str(&format!(
+            "  reason {} ({n}): {}\n",
+            visible(&r.code),
+            visible(&r.meaning_en)
+        ));
     }
     let sizes = |label: &str, s: &SizeSummary| {
         format!(
@@ -545,7 +557,7 @@ fn render_text_details(out: &mut String, report: &Report, p: &ProtocolSummary) {
     out.push_str(&sizes("archives", &p.archive_sizes));
     out.push_str(&sizes("messages", &p.message_sizes));
     for (tls, n) in &p.tls_out {
-        out.push_str(&format!("  tls out {tls:<25} {n}\n"));
+        out.push_str(&format!("  tls out {:<25} {n}\n", visible(tls)));
     }
 }
 

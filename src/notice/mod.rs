@@ -18,7 +18,7 @@ use chrono::{DateTime, Local};
 use mail_builder::headers::address::Address;
 use mail_builder::MessageBuilder;
 
-use crate::markup::escape;
+use crate::markup::{escape, escape_attribute};
 use crate::policy::refusal::{self, RefusalFacts};
 use crate::policy::ReasonCode;
 
@@ -154,8 +154,11 @@ fn html(facts: &NoticeFacts<'_>) -> String {
     };
     let link = |label: &str| {
         facts.help_url.map_or(String::new(), |url| {
-            let url = escape(url);
-            format!("<p>{label}: <a href=\"{url}\">{url}</a></p>")
+            format!(
+                "<p>{label}: <a href=\"{}\">{}</a></p>",
+                escape_attribute(url),
+                escape(url)
+            )
         })
     };
     format!(

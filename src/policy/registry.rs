@@ -88,7 +88,9 @@ impl Registry {
         let sender_ok = origin.sender.as_ref().is_some_and(listed);
         let auth_ok = match &origin.auth_user {
             None => true,
-            Some(name) => Address::parse(name.trim()).is_ok_and(|a| listed(&a.canonical())),
+            // As given: a control character or trailing space makes the name no address
+            // (a trim here would be a second normalisation besides the canonical form).
+            Some(name) => Address::parse(name).is_ok_and(|a| listed(&a.canonical())),
         };
         sender_ok && auth_ok
     }
@@ -235,6 +237,162 @@ mod tests {
         // No list: anyone, also the null sender; an unknown protocol: no one.
         assert!(registry.sender_allowed("open", &origin(None, Some("x"))));
         assert!(!registry.sender_allowed("gone", &origin(Some("wie@kindengezin.be"), None)));
+    }
+
+    /// Spellings of `local@domain` a client may send, generated: case, trailing dot, `+tag`,
+    /// invisible characters, full-width letters, an IDN domain in either form.
+    fn spellings(local: &str, domain: &str) -> Vec<String> {
+        let full_width = |s: &str| -> String {
+            s.chars()
+                .map(|c| match c {
+                    'a'..='z' => char::from_u32(c as u32 - 0x61 + 0xFF41).unwrap_or(c),
+                    c => c,
+                })
+                .collect()
+        };
+        let ascii_domain = idna::domain_to_ascii(domain).unwrap();
+        let mut locals = vec![
+            local.to_string(),
+            local.to_uppercase(),
+            format!("{local}+dossier"),
+            format!("{local}\u{200B}"),
+            format!("\u{202E}{local}"),
+            format!(" {local}"),
+            full_width(local),
+        ];
+        let mut chars = local.chars();
+        if let Some(first) = chars.next() {
+            locals.push(format!("{first}\u{00AD}{}", chars.as_str()));
+        }
+        let mut domains = vec![
+            domain.to_string(),
+            domain.to_uppercase(),
+            format!("{domain}."),
+            ascii_domain.clone(),
+            ascii_domain.to_uppercase() + ".",
+            full_width(domain),
+            domain.replace('.', "\u{3002}"),
+        ];
+        domains.dedup();
+        let mut out = Vec::new();
+        for l in &locals {
+            for d in &domains {
+                out.push(format!("{l}@{d}"));
+            }
+        }
+        out
+    }
+
+    /// Issue 15's `senders` list against generated hostile spellings: a sender (and an
+    /// authenticated user) not on the list never gets through by spelling, a listed one is not
+    /// refused for a harmless one. The verdict of each: refused at parsing (the session answers
+    /// 553 at MAIL) or judged by the same canonical form the recipients use.
+    #[test]
+    fn hostile_sender_spellings_never_pass_and_harmless_ones_never_fail() {
+        let mut p = protocol("wervik", &["kindengezin@wervik.be"], "2023-12-01", None);
+        p.senders = Some(vec![
+            "An.Peeters@Opgroeien.be".into(),
+            "@kindengezin.be".into(),
+            "*@bücher.example".into(),
+        ]);
+        let registry = Registry::new(&[p], &PolicyConfig::default());
+        // None: refused at MAIL (parse_sender), as the session does.
+        let sender = |raw: &str| Address::parse_sender(raw).ok().map(|a| a.canonical());
+        let judge = |raw: &str, auth: Option<&str>| -> Option<bool> {
+            let origin = Origin {
+                sender: Some(sender(raw)?),
+                auth_user: auth.map(str::to_string),
+            };
+            Some(registry.sender_allowed("wervik", &origin))
+        };
+
+        let listed = [
+            ("an.peeters", "opgroeien.be"),
+            ("wie", "kindengezin.be"),
+            ("iemand", "bücher.example"),
+        ];
+        let mut allowed = 0;
+        for (local, domain) in listed {
+            for raw in spellings(local, domain) {
+                assert_eq!(judge(&raw, None), Some(true), "{raw:?} is listed");
+                assert_eq!(
+                    judge("wie@kindengezin.be", Some(&raw)),
+                    Some(true),
+                    "AUTH {raw:?} is listed"
+                );
+                allowed += 1;
+            }
+        }
+
+        // Not listed: another local part, a subdomain, a lookalike or longer domain, a
+        // confusable letter (Cyrillic a, o, e), the IDN domain without its umlaut.
+        let unlisted = [
+            ("piet", "opgroeien.be"),
+            ("anpeeters", "opgroeien.be"),
+            ("an.peeter", "opgroeien.be"),
+            ("\u{430}n.peeters", "opgroeien.be"),
+            ("an.peeters", "sub.opgroeien.be"),
+            ("an.peeters", "opgroeien.be.evil"),
+            ("an.peeters", "evil-opgroeien.be"),
+            ("an.peeters", "opgroeien.bee"),
+            ("an.peeters", "\u{43E}pgroeien.be"),
+            ("wie", "sub.kindengezin.be"),
+            ("wie", "kindengezin.be.evil"),
+            ("wie", "kindengezin.evil"),
+            ("wie", "kind\u{435}ngezin.be"),
+            ("iemand", "bucher.example"),
+            ("iemand", "xn--bcher-kva.example.evil"),
+        ];
+        let (mut refused_at_mail, mut refused) = (0, 0);
+        for (local, domain) in unlisted {
+            for raw in spellings(local, domain) {
+                match judge(&raw, None) {
+                    None => refused_at_mail += 1,
+                    Some(verdict) => {
+                        assert!(!verdict, "{raw:?} is not listed");
+                        refused += 1;
+                    }
+                }
+                assert_ne!(
+                    judge("wie@kindengezin.be", Some(&raw)),
+                    Some(true),
+                    "AUTH {raw:?} is not listed"
+                );
+            }
+        }
+
+        // Routing and quoting tricks that carry a listed address inside: refused at MAIL, and
+        // as an authenticated user name they match nothing. The quoted forms are what
+        // smtp-proto hands over for `"an.peeters@opgroeien.be"@evil.example` and friends.
+        for raw in [
+            "an.peeters@opgroeien.be@evil.example",
+            "an.peeters%opgroeien.be@evil.example",
+            "opgroeien.be!an.peeters@evil.example",
+            "an.peeters@opgroeien.be(comment)@evil.example",
+            "an.peeters\"@opgroeien.be",
+            "an.peeters<x>@opgroeien.be",
+            "an.peeters@[192.0.2.1]",
+            "an.peeters@opgroeien.be\r\n",
+            "an.peeters@opgroeien.be evil.example",
+            "an.peeters\u{FF20}opgroeien.be@evil.example",
+            "@opgroeien.be",
+            "an.peeters",
+        ] {
+            assert_eq!(judge(raw, None), None, "{raw:?} passed MAIL");
+            assert_eq!(
+                judge("wie@kindengezin.be", Some(raw)),
+                Some(false),
+                "AUTH {raw:?}"
+            );
+            refused_at_mail += 1;
+        }
+        // A dotless or IP domain passes MAIL (cron's root@localhost) but is never listed.
+        for raw in ["an.peeters@opgroeien", "an.peeters@192.0.2.1"] {
+            assert_eq!(judge(raw, None), Some(false), "{raw:?}");
+            refused += 1;
+        }
+        eprintln!("senders: {allowed} listed spellings allowed, {refused} unlisted refused by the list, {refused_at_mail} refused at MAIL");
+        assert!(allowed > 100 && refused > 100 && refused_at_mail > 10);
     }
 
     #[test]

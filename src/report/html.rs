@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::svg::{self, Series};
 use crate::audit::report::{ProtocolSummary, Report, SizeSummary};
-use crate::markup::escape;
+use crate::markup::{escape, escape_attribute};
 
 /// A JSON pointer (RFC 6901) from its reference tokens.
 fn pointer(tokens: &[&str]) -> String {
@@ -34,7 +34,7 @@ fn ptr(base: &str, tokens: &[&str]) -> String {
 fn figure(value: u64, pointer: &str) -> String {
     format!(
         r#"<span class="n" data-figure="{}">{value}</span>"#,
-        escape(pointer)
+        escape_attribute(pointer)
     )
 }
 
@@ -190,7 +190,7 @@ fn protocol(out: &mut String, report: &Report, i: usize, p: &ProtocolSummary) {
     let base = base.as_str();
     out.push_str(&format!(
         "<section class=\"protocol\" data-protocol=\"{}\">\n<h2>Protocol <code>{}</code></h2>\n<div class=\"cards\">",
-        escape(&p.protocol),
+        escape_attribute(&p.protocol),
         escape(&p.protocol)
     ));
     let card = |value: u64, pointer: String, label: &str| {

@@ -25,6 +25,8 @@ pub enum MailError {
     NoRecipient,
     #[error("refusing to mail to {0:?}: an address has no control characters")]
     BadAddress(String),
+    #[error("refusing to write {0:?} into the Message-ID: only letters, digits, '.', '-' and '_'")]
+    BadMessageId(String),
     #[error(transparent)]
     Relay(#[from] RelayError),
     #[error("the next hop refused {stage}: {reply}")]
@@ -59,6 +61,13 @@ pub fn build(mail: &ReportMail<'_>) -> Result<Vec<u8>, MailError> {
         }
     }
     let report = mail.report;
+    // The Message-ID header is written as given (mail-builder encodes only the Subject and
+    // the file name): its parts must be plain, or a CR LF in them would start a header.
+    for part in [report.period.as_str(), mail.hostname] {
+        if part.is_empty() || !part.chars().all(is_message_id_char) {
+            return Err(MailError::BadMessageId(part.to_string()));
+        }
+    }
     let status = if report.chain.verifies {
         "keten klopt / chain verifies"
     } else {
@@ -96,6 +105,11 @@ pub fn build(mail: &ReportMail<'_>) -> Result<Vec<u8>, MailError> {
             super::json(report)?.into_bytes(),
         );
     Ok(message.write_to_vec()?)
+}
+
+/// What the Message-ID's parts (the period, the host name) may hold.
+fn is_message_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
 }
 
 /// Sends `message` from `sender` (empty: the null reverse path) to every address of `to`

@@ -3,9 +3,9 @@
 //!
 //! Two shapes: [`columns`] (one stacked column per category, e.g. per day) and [`rows`] (one
 //! stacked horizontal bar per category, e.g. per reason). Every text that goes in passes
-//! through [`escape`]; a bar carries a `<title>` with its exact figure.
+//! through [`escape`] (an attribute through [`escape_attribute`]); a bar carries a `<title>` with its exact figure.
 
-use crate::markup::escape;
+use crate::markup::{escape, escape_attribute};
 
 /// The drawing's width in SVG units; the page scales it to the column (`width: 100%`).
 const WIDTH: u32 = 720;
@@ -77,7 +77,7 @@ fn legend(series: &[Series], y: u32) -> (String, u32) {
         out.push_str(&format!(
             r#"<rect x="{x}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{}" class="legend">{}</text>"#,
             y,
-            escape(&s.color),
+            escape_attribute(&s.color),
             x + 14,
             y + 9,
             escape(&s.name)
@@ -130,7 +130,7 @@ pub fn columns(title: &str, labels: &[String], full: &[String], series: &[Series
             y -= h;
             out.push_str(&format!(
                 r#"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{h:.1}" fill="{}"><title>{} {}: {value}</title></rect>"#,
-                escape(&s.color),
+                escape_attribute(&s.color),
                 escape(name),
                 escape(&s.name)
             ));
@@ -181,7 +181,7 @@ pub fn rows(title: &str, labels: &[String], series: &[Series]) -> String {
                 r#"<rect x="{x:.1}" y="{}" width="{w:.1}" height="{}" fill="{}"><title>{} {}: {value}</title></rect>"#,
                 y + 3,
                 ROW_HEIGHT - 6,
-                escape(&s.color),
+                escape_attribute(&s.color),
                 escape(label),
                 escape(&s.name)
             ));
