@@ -183,15 +183,16 @@ fn ends_in_a_number(ascii: &str) -> bool {
 
 /// Characters a receiving server may drop from a local part: zero-width space, non-joiner and
 /// joiner, bidi marks and embeddings, word joiner and invisible operators, BOM, soft hyphen,
-/// combining grapheme joiner, Mongolian vowel separator, variation selectors, tag characters.
-/// Also what `markup` shows as a visible code point: a reader must see what is there.
+/// combining grapheme joiner, Mongolian vowel separator, variation selectors, musical
+/// formatting, tag characters. Also what `markup` shows as a visible code point (a reader must
+/// see what is there) and what policy drops between the digits of an identifier.
 pub fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
         | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
         | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
-        | '\u{E0000}'..='\u{E0FFF}')
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// RFC 5322 specials that only a quoted local part may hold, and that address parsers read

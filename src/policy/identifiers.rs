@@ -32,6 +32,7 @@
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
+use crate::envelope::is_invisible;
 use crate::inspect::html::{self, Piece};
 
 /// Which kind of identifier was found.
@@ -133,16 +134,6 @@ const MAX_KIND_CHARS: usize = 8;
 
 fn is_separator_kind(b: u8) -> bool {
     b & SEPARATOR_BIT != 0
-}
-
-/// Characters a reader does not see (or sees as nothing between two digits).
-fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
-        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
-        | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}'
-        | '\u{ffa0}' | '\u{1bca0}'..='\u{1bca3}' | '\u{1d173}'..='\u{1d17a}'
-        | '\u{e0000}'..='\u{e0fff}')
 }
 
 /// What people put between the groups of a number (besides white space and the hyphens and
