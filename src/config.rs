@@ -639,11 +639,28 @@ impl Config {
                 "AUTH is offered over TLS only: configure [smtp.tls] too".into(),
             );
         }
+        let mut mailboxes = std::collections::HashMap::new();
         for (i, user) in self.access.users.iter().enumerate() {
             if argon2::PasswordHash::new(&user.password_hash).is_err() {
                 return bad(
                     &format!("access.users[{i}].password_hash"),
                     "is not an argon2 hash; make one with `sealgate hash-password`".into(),
+                );
+            }
+            // A protocol's `senders` list compares AUTH names as addresses; two names of one
+            // mailbox there would let one account pass as the other.
+            let Ok(address) = crate::envelope::Address::parse(&user.name) else {
+                continue;
+            };
+            if let Some(first) = mailboxes.insert(address.canonical(), i) {
+                return bad(
+                    &format!("access.users[{i}].name"),
+                    format!(
+                        "{:?} is the same mailbox as access.users[{first}].name (addresses \
+                         are compared ignoring case, +tag and invisible characters); give \
+                         each person one account",
+                        user.name
+                    ),
                 );
             }
         }

@@ -284,3 +284,38 @@ fn mode_and_senders_are_checked_like_every_other_key() {
     let output = check(&path, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[test]
+fn two_account_names_of_one_mailbox_are_refused() {
+    let hash = sealgate::credentials::dummy_hash(&[]);
+    let users = |names: &[&str]| {
+        let mut text = String::from(
+            "[smtp]\nlisten = [\"127.0.0.1:2525\"]\nhostname = \"sealgate.test\"\n\
+             [smtp.tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n\
+             [relay]\nnext_hop = \"smtp://127.0.0.1:10025\"\n\
+             [audit]\nstore = \"sqlite:/nonexistent/never-opened.db\"\n",
+        );
+        for name in names {
+            text.push_str(&format!(
+                "[[access.users]]\nname = \"{name}\"\npassword_hash = \"{hash}\"\n"
+            ));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sealgate.toml");
+        std::fs::write(&path, text).unwrap();
+        sealgate::config::Config::load(&path).map_err(|e| e.to_string())
+    };
+    let distinct = ["an.peeters@opgroeien.be", "bart@opgroeien.be", "scanner"];
+    assert!(users(&distinct).is_ok(), "{:?}", users(&distinct).err());
+    for second in [
+        "An.Peeters@Opgroeien.BE",
+        "an.peeters+scanner@opgroeien.be",
+        "an.peeters\u{200b}@opgroeien.be",
+    ] {
+        let error = users(&["an.peeters@opgroeien.be", second]).expect_err(second);
+        assert!(
+            error.contains("access.users[1].name") && error.contains("access.users[0]"),
+            "{second}: {error}"
+        );
+    }
+}
