@@ -19,6 +19,13 @@ against limits.memory_budget, ordinary throughput under attack as a ratio of qui
 throughput, the hostile sessions' reply codes, and whether the sink got every message that
 was answered 250 exactly once (and nothing that was not).
 
+A reply the gateway sends before the client has finished writing (421 4.4.2 to a trickler
+below the minimum data rate, in the middle of its DATA) is read while the client writes, so
+it counts as that reply code; a trickler still trickling when the phase ends stops and waits
+for the gateway's 421. `closed` is only a connection that ended with no reply to read; the
+report lists up to 50 of them (class, SMTP step, error, seconds, local address:port, to find
+the session in the gateway's log with --log-level debug --gateway-log FILE).
+
     python3 bench/abuse.py --sealgate target/release/sealgate            # 1,000 hostile sessions
     python3 bench/abuse.py --sealgate BIN --scale 0.3 --phase-seconds 20 # reduced
     python3 bench/abuse.py --sealgate BIN --gateway-env MALLOC_MMAP_THRESHOLD_=1048576
@@ -209,14 +216,55 @@ class Stats:
     def __init__(self):
         self.accepted = []  # ids answered 250
         self.codes = {}
+        self.closed = []  # how "closed" outcomes happened: the first CLOSED_KEPT of them
 
     def code(self, kind, code):
         key = f"{kind}:{code}"
         self.codes[key] = self.codes.get(key, 0) + 1
 
+    def cut(self, kind, step, error, started, writer):
+        """A session that ended with no reply to read: counted as `closed`, with where."""
+        self.code(kind, "closed")
+        if len(self.closed) < CLOSED_KEPT:
+            local = writer.get_extra_info("sockname") if writer is not None else None
+            self.closed.append({
+                "kind": kind, "step": step, "error": f"{type(error).__name__}: {error}",
+                "seconds": round(time.monotonic() - started, 1),
+                "local": f"{local[0]}:{local[1]}" if local else None,
+            })
+
+
+# Examples of "closed" kept for the report (each with class, step, error, time, address).
+CLOSED_KEPT = 50
+# How long a client that stopped mid-DATA waits for the gateway's answer: the minimum data
+# rate's grace (10 s by default) ends such a transaction with 421 4.4.2.
+STOPPED_WAIT = 15
+
+
+async def early_reply(reader):
+    """Reads a reply that may come before the client has finished writing (a 421 mid-DATA):
+    read while writing, a reply followed by a reset of the connection is still seen."""
+    try:
+        return await read_reply(reader)
+    except (ConnectionError, OSError, ValueError) as e:
+        return e
+
+
+async def reply_after_cut(task, error):
+    """After a write failed: the reply the gateway sent before closing, or the error."""
+    try:
+        got = await asyncio.wait_for(asyncio.shield(task), 2)
+    except asyncio.TimeoutError:
+        task.cancel()
+        return error
+    return got
+
 
 async def send_one(host, port, sender, rcpt, data, ident, stats, kind, local=None):
-    """One transaction on a new connection; records the final code; True when 250."""
+    """One transaction on a new connection; records the final code; True when 250. The
+    answer to the data is read while the data is written, so a reply the gateway sends before
+    the end (421) is counted as that reply, not as a closed connection."""
+    started, step = time.monotonic(), "connect"
     try:
         reader, writer = await asyncio.open_connection(
             host, port, local_addr=(local, 0) if local else None, limit=1 << 20
@@ -224,32 +272,51 @@ async def send_one(host, port, sender, rcpt, data, ident, stats, kind, local=Non
     except OSError:
         stats.code(kind, "connect")
         return False
+    answer = None
     try:
+        step = "greeting"
         code, _ = await read_reply(reader)
         if code != 220:
             stats.code(kind, code)
             return False
+        step = "EHLO"
         await command(reader, writer, b"EHLO bench.example")
         for line in (f"MAIL FROM:<{sender}>".encode(), f"RCPT TO:<{rcpt}>".encode(), b"DATA"):
+            step = line.split(b":")[0].decode()
             code, _ = await command(reader, writer, line)
             if code not in (250, 354):
                 stats.code(kind, code)
                 return False
-        for part in data:
-            writer.write(part)
-        writer.write(b".\r\n")
-        await writer.drain()
-        code, _ = await read_reply(reader)
+        step = "data"
+        answer = asyncio.create_task(early_reply(reader))
+        try:
+            for part in data:
+                writer.write(part)
+            writer.write(b".\r\n")
+            await writer.drain()
+        except (ConnectionError, OSError) as e:
+            got = await reply_after_cut(answer, e)
+            if isinstance(got, Exception):
+                raise got
+            stats.code(kind, got[0])
+            return False
+        step = "end of data"
+        got = await answer
+        if isinstance(got, Exception):
+            raise got
+        code = got[0]
         stats.code(kind, code)
         if code == 250:
             stats.accepted.append(ident)
         writer.write(b"QUIT\r\n")
         await writer.drain()
         return code == 250
-    except (ConnectionError, OSError, ValueError):
-        stats.code(kind, "closed")
+    except (ConnectionError, OSError, ValueError) as e:
+        stats.cut(kind, step, e, started, writer)
         return False
     finally:
+        if answer is not None and not answer.done():
+            answer.cancel()
         writer.close()
 
 
@@ -280,51 +347,84 @@ async def hostile(kind, i, args, stats, stop, tls_ctx):
     local = attacker_address(i)
     while not stop.is_set():
         writer = None
+        started, step = time.monotonic(), "connect"
         try:
-            reader, writer = await asyncio.open_connection(
-                "127.0.0.1", args.port, local_addr=(local, 0), limit=1 << 20
-            )
+            if kind in ("big", "nested"):
+                rcpt = "sink@example.net" if kind == "big" else "kindengezin@wervik.be"
+                body = args.big_body if kind == "big" else args.nested_body
+                ident = f"{kind}-{i}-{time.monotonic_ns()}"
+                await send_one("127.0.0.1", args.port, "h@opgroeien.be", rcpt,
+                               message(ident, body), ident, stats, kind, local)
+                continue
+            try:
+                reader, writer = await asyncio.open_connection(
+                    "127.0.0.1", args.port, local_addr=(local, 0), limit=1 << 20
+                )
+            except OSError:
+                stats.code(kind, "connect")
+                await asyncio.sleep(1)
+                continue
+            step = "greeting"
             code, _ = await read_reply(reader)
             if code != 220:
                 stats.code(kind, code)
                 await asyncio.sleep(1)
                 continue
+            step = "EHLO"
             await command(reader, writer, b"EHLO hostile.example")
             if kind == "idle":
+                step = "idle"
                 await stop.wait()
             elif kind == "trickle":
+                refused = None
                 for line in (b"MAIL FROM:<t@opgroeien.be> SIZE=37748736", b"RCPT TO:<sink@example.net>", b"DATA"):
+                    step = line.split(b":")[0].decode()
                     code, _ = await command(reader, writer, line)
-                writer.write(b"X-Abuse-Id: trickle\r\n\r\n")
-                while not stop.is_set():
-                    writer.write(b"y" * 98 + b"\r\n")
-                    await writer.drain()
-                    await asyncio.sleep(1)
-                    if reader.at_eof():
+                    if code not in (250, 354):
+                        refused = code
                         break
-                code, _ = await asyncio.wait_for(read_reply(reader), 5)
-                stats.code(kind, code)
+                if refused is not None:
+                    stats.code(kind, refused)
+                    await asyncio.sleep(1)
+                    continue
+                step = "data"
+                answer = asyncio.create_task(early_reply(reader))
+                try:
+                    writer.write(b"X-Abuse-Id: trickle\r\n\r\n")
+                    while not stop.is_set() and not answer.done():
+                        writer.write(b"y" * 98 + b"\r\n")
+                        await writer.drain()
+                        await asyncio.wait([answer], timeout=1)
+                except (ConnectionError, OSError) as e:
+                    got = await reply_after_cut(answer, e)
+                else:
+                    # Stopped mid-DATA: the gateway ends the transaction at the minimum rate.
+                    step = "stopped mid-data"
+                    done, _ = await asyncio.wait([answer], timeout=STOPPED_WAIT)
+                    if not done:
+                        answer.cancel()
+                        stats.code(kind, "no answer")
+                        continue
+                    got = answer.result()
+                if isinstance(got, Exception):
+                    raise got
+                stats.code(kind, got[0])
             elif kind == "auth":
+                step = "STARTTLS"
                 code, _ = await command(reader, writer, b"STARTTLS")
                 await writer.start_tls(tls_ctx, server_hostname="sealgate.bench")
+                step = "EHLO in TLS"
                 await command(reader, writer, b"EHLO hostile.example")
                 wrong = base64.b64encode(b"\0bench\0wrong-%d" % random.randrange(1 << 30))
+                step = "AUTH"
                 while not stop.is_set():
                     code, _ = await command(reader, writer, b"AUTH PLAIN " + wrong)
                     stats.code(kind, code)
                     if code == 421:
                         break
                 await asyncio.sleep(0.5)
-            elif kind in ("big", "nested"):
-                writer.close()
-                writer = None
-                rcpt = "sink@example.net" if kind == "big" else "kindengezin@wervik.be"
-                body = args.big_body if kind == "big" else args.nested_body
-                ident = f"{kind}-{i}-{time.monotonic_ns()}"
-                await send_one("127.0.0.1", args.port, "h@opgroeien.be", rcpt,
-                               message(ident, body), ident, stats, kind, local)
-        except (ConnectionError, OSError, ValueError, asyncio.TimeoutError, ssl.SSLError):
-            stats.code(kind, "closed")
+        except (ConnectionError, OSError, ValueError, asyncio.TimeoutError, ssl.SSLError) as e:
+            stats.cut(kind, step, e, started, writer)
             await asyncio.sleep(0.5)
         finally:
             if writer is not None:
@@ -368,7 +468,7 @@ async def hostile_load(settings, seconds):
     await asyncio.wait(tasks, timeout=args.grace)
     for t in tasks:
         t.cancel()
-    return stats.codes, stats.accepted
+    return stats.codes, stats.accepted, stats.closed
 
 
 def hostile_process(settings, seconds, queue):
@@ -399,11 +499,12 @@ async def phase(args, attack, stats, tag, pid):
     sent = await ord_task
     elapsed = time.monotonic() - started
     if child is not None:
-        codes, accepted = await asyncio.get_running_loop().run_in_executor(None, queue.get)
+        codes, accepted, closed = await asyncio.get_running_loop().run_in_executor(None, queue.get)
         child.join(30)
         for key, count in codes.items():
             stats.codes[key] = stats.codes.get(key, 0) + count
         stats.accepted.extend(accepted)
+        stats.closed.extend(closed[: max(0, CLOSED_KEPT - len(stats.closed))])
         await drain(args)
     return sent / elapsed, peak_rss
 
@@ -460,6 +561,9 @@ def main():
                         "MALLOC_MMAP_THRESHOLD_=1048576 or SEALGATE__ACCESS__AUTH_MAX_CONCURRENT_CHECKS=2")
     p.add_argument("--kinds", default="idle,trickle,auth,big,nested",
                    help="hostile kinds to run (to see what costs what)")
+    p.add_argument("--log-level", default="warn", help="the gateway's log.level")
+    p.add_argument("--gateway-log", metavar="FILE",
+                   help="keep the gateway's log (stderr) in FILE, to match 'closed' sessions")
     args = p.parse_args()
     args.kinds = args.kinds.split(",")
 
@@ -500,7 +604,7 @@ listen = "127.0.0.1:{args.metrics_port}"
 [audit]
 store = "sqlite:{tmp}/audit.db"
 [log]
-level = "warn"
+level = "{args.log_level}"
 """ + policy)
         sink_out = f"{tmp}/sink.json"
         sink_code = FAST_SINK_CODE if args.sink == "fast" else AIOSMTPD_SINK_CODE
@@ -509,8 +613,9 @@ level = "warn"
         env = dict(os.environ)
         env.update(kv.split("=", 1) for kv in args.gateway_env)
         load_before = os.getloadavg()
+        gateway_log = args.gateway_log or f"{tmp}/gateway.log"
         gw = subprocess.Popen([args.sealgate, "serve", "--config", f"{tmp}/sealgate.toml"],
-                              stderr=open(f"{tmp}/gateway.log", "w"), env=env)
+                              stderr=open(gateway_log, "w"), env=env)
         procs.append(gw)
         for _ in range(100):
             try:
@@ -519,6 +624,8 @@ level = "warn"
                 break
             except OSError:
                 time.sleep(0.1)
+        if gw.poll() is not None:
+            sys.exit(f"the gateway exited at start: {open(gateway_log).read()[-2000:]}")
         stats, rates, peaks = asyncio.run(main_async(args, gw.pid))
         hwm = vm(gw.pid, "VmHWM")
         time.sleep(2)
@@ -553,6 +660,7 @@ level = "warn"
             "ordinary_msgs_per_s_attack": rates["attack"],
             "throughput_ratio": attack / quiet if quiet else None,
             "codes": dict(sorted(stats.codes.items())),
+            "closed_examples": stats.closed,
             "accepted_250": len(accepted),
             "sink_received": sum(got.values()),
             "lost": len(lost),
