@@ -93,9 +93,13 @@ def generator(work, port):
 
 def run_once(args, work, path, port):
     """One timed run: start the generator, stop the clock when the sink counted all messages."""
-    base = sink_count(args.sink_log)
+    # The receiver's count: smtp-sink's by default; `args.received` (a callable) for another.
+    received = getattr(args, "received", None) or (lambda: sink_count(args.sink_log))
+    base = received()
     target = base + work["count"]
-    pid = {"sealgate": args.sealgate_pid, "sealgate-b": args.sealgate_b_pid}.get(path)
+    pids = getattr(args, "pids", None) or {"sealgate": args.sealgate_pid,
+                                            "sealgate-b": args.sealgate_b_pid}
+    pid = pids.get(path)
     cpu0 = cpu_seconds(pid) if pid else None
     t0 = time.monotonic()
     proc = subprocess.Popen(generator(work, port), stdout=subprocess.PIPE,
@@ -104,15 +108,17 @@ def run_once(args, work, path, port):
     last_progress, last_count = t0, base
     while True:
         now = time.monotonic()
-        count = sink_count(args.sink_log)
+        count = received()
         if count >= target:
             t_end = now
             break
         if count != last_count:
             last_progress, last_count = now, count
         # The generator is done and the sink stalls: messages were refused or lost.
-        # (Only Postfix queues: elsewhere the sink has the message before the client's 250.)
-        stall = args.stall_seconds if path == "postfix" else 3.0
+        # (Only Postfix queues: elsewhere the sink has the message before the client's 250;
+        # a Postfix receiver counts at delivery, after its 250: `args.receiver_queues`.)
+        stall = (args.stall_seconds if path == "postfix" or getattr(args, "receiver_queues", False)
+                 else 3.0)
         if proc.poll() is not None and now - last_progress > stall:
             break
         if now - t0 > args.run_timeout:
@@ -121,7 +127,7 @@ def run_once(args, work, path, port):
     out, err = proc.communicate()
     cpu1 = cpu_seconds(pid) if pid else None
     time.sleep(0.3)
-    final = sink_count(args.sink_log) - base
+    final = received() - base
     client = None
     if work["kind"] == "smtpload":
         try:

@@ -74,14 +74,36 @@ def record(rtype, rdata, owner=b"\xc0\x0c"):
     return owner + struct.pack("!HHIH", rtype, 1, TTL, len(rdata)) + rdata
 
 
-def soa():
-    rdata = (encode_name(f"ns.{DOMAIN}") + encode_name(f"hostmaster.{DOMAIN}")
+class Zone:
+    """What the DNS server knows: `mx` maps a mail domain to its MX host, `hosts` an MX host to
+    its IPv4 address, `tlsa` an owner (`_25._tcp.host`) to TLSA rdata; `ad` sets the AD bit in
+    every answer (sealgate believes it only from a resolver on loopback, which this one is)."""
+
+    def __init__(self, mx, hosts, tlsa=None, ad=False):
+        self.mx, self.hosts, self.tlsa, self.ad = mx, hosts, tlsa or {}, ad
+
+    def apex(self, name):
+        """The zone apex (a mail domain) that `name` is under, for the SOA of a negative answer."""
+        under = [d for d in self.mx if name == d or name.endswith("." + d)]
+        return max(under, key=len) if under else next(iter(self.mx))
+
+    def names(self):
+        return set(self.mx) | set(self.hosts) | set(self.tlsa)
+
+
+def ordinary_zone():
+    return Zone({DOMAIN: MX_HOST}, {MX_HOST: SINK_IP})
+
+
+def soa(apex):
+    rdata = (encode_name(f"ns.{apex}") + encode_name(f"hostmaster.{apex}")
              + struct.pack("!IIIII", 1, 3600, 600, 86400, TTL))
-    return record(6, rdata, owner=encode_name(DOMAIN))
+    return record(6, rdata, owner=encode_name(apex))
 
 
-def answer(query):
-    """The response to `query`: (bytes, question name, type) or None when it is no query."""
+def answer(query, zone):
+    """The response to `query` from `zone`: (bytes, question name, type) or None when it is no
+    query."""
     if len(query) < 12:
         return None
     ident, flags, qdcount = struct.unpack("!HHH", query[:6])
@@ -91,23 +113,27 @@ def answer(query):
     qtype, _qclass = struct.unpack("!HH", query[end:end + 4])
     question = query[12:end + 4]
     answers, authority, rcode = [], [], 0
-    if name == DOMAIN and qtype == 15:
-        answers.append(record(15, struct.pack("!H", 10) + encode_name(MX_HOST)))
-    elif name == MX_HOST and qtype == 1:
-        answers.append(record(1, socket.inet_aton(SINK_IP)))
-    elif name in (DOMAIN, MX_HOST):
-        authority.append(soa())  # the name exists, no record of that type
+    if name in zone.mx and qtype == 15:
+        answers.append(record(15, struct.pack("!H", 10) + encode_name(zone.mx[name])))
+    elif name in zone.hosts and qtype == 1:
+        answers.append(record(1, socket.inet_aton(zone.hosts[name])))
+    elif name in zone.tlsa and qtype == 52:
+        answers += [record(52, rdata) for rdata in zone.tlsa[name]]
+    elif name in zone.names():
+        authority.append(soa(zone.apex(name)))  # the name exists, no record of that type
     else:
-        authority.append(soa())
+        authority.append(soa(zone.apex(name)))
         rcode = 3  # NXDOMAIN
     rd = flags & 0x0100
-    header = struct.pack("!HHHHHH", ident, 0x8000 | 0x0400 | rd | 0x0080 | rcode, 1,
+    ad = 0x0020 if zone.ad else 0
+    header = struct.pack("!HHHHHH", ident, 0x8000 | 0x0400 | rd | 0x0080 | ad | rcode, 1,
                          len(answers), len(authority), 0)
     return header + question + b"".join(answers) + b"".join(authority), name, qtype
 
 
 class DnsServer:
-    def __init__(self):
+    def __init__(self, zone=None):
+        self.zone = zone or ordinary_zone()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -124,7 +150,7 @@ class DnsServer:
             except socket.timeout:
                 continue
             try:
-                got = answer(query)
+                got = answer(query, self.zone)
             except (ValueError, IndexError, struct.error, UnicodeDecodeError):
                 continue
             if got is None:
@@ -160,7 +186,8 @@ def wait_port(host, port, what):
     sys.exit(f"mx.py: nothing listens on {host}:{port} ({what})")
 
 
-def sealgate_config(tmp, name, port, metrics_port, next_hop, dns):
+def sealgate_config(tmp, name, port, metrics_port, next_hop, dns, relay_tls='tls = "none"'):
+    """A config file for one bench sealgate; `relay_tls` holds the `[relay]` TLS lines."""
     path = os.path.join(tmp, f"{name}.toml")
     with open(path, "w") as f:
         f.write(f"""[smtp]
@@ -177,7 +204,7 @@ client_networks = ["127.0.0.0/8"]
 
 [relay]
 next_hop = "{next_hop}"
-tls = "none"
+{relay_tls}
 dns_servers = ["{dns[0]}:{dns[1]}"]
 
 [metrics]
@@ -235,13 +262,8 @@ def main():
         wait_port(SINK_IP, 25, "smtp-sink")
         ports = {}
         for name, next_hop in (("smarthost", f"smtp://{SINK_IP}:25"), ("mx", "mx")):
-            port, metrics_port = free_port(), free_port()
-            config = sealgate_config(tmp, name, port, metrics_port, next_hop, dns.address)
-            proc = subprocess.Popen([args.sealgate, "serve", "--config", config],
-                                    stdout=subprocess.DEVNULL,
-                                    stderr=open(os.path.join(tmp, f"{name}.log"), "wb"))
+            port, proc = start_sealgate(args.sealgate, tmp, name, next_hop, dns.address)
             procs.append(proc)
-            wait_port("127.0.0.1", port, name)
             ports[name] = (port, proc.pid)
         run_args = argparse.Namespace(
             sink_log=sink_log, sealgate_pid=ports["smarthost"][1],
@@ -258,28 +280,9 @@ def main():
                                      capture_output=True, text=True).stdout.strip(),
         }
         print(json.dumps(machine), flush=True)
-        results = []
         with open(os.path.join(args.out, "throughput.jsonl"), "w") as out:
-            for rep in range(args.reps):
-                order = paths[rep % len(paths):] + paths[:rep % len(paths)]
-                for work in measure.workloads(run_args):
-                    for label, path, port in order:
-                        if path == "direct":
-                            r = run_direct(run_args, work)
-                        else:
-                            r = measure.run_once(run_args, work, path, port)
-                        r["path"] = label
-                        r["rep"] = rep + 1
-                        r["loadavg"] = open("/proc/loadavg").read().split()[:3]
-                        r["dns_queries_so_far"] = sum(dns.queries.values())
-                        out.write(json.dumps(r) + "\n")
-                        out.flush()
-                        results.append(r)
-                        mark = "ok" if r["count_ok"] else "COUNT MISMATCH/TIMEOUT"
-                        print(f"rep {rep + 1} {work['name']:28} {label:9} {r['seconds']}s "
-                              f"{r['msgs_per_s']} msg/s {mark} load {' '.join(r['loadavg'])} "
-                              f"dns {r['dns_queries_so_far']}", flush=True)
-                        time.sleep(args.pause)
+            results = run_rotation(run_args, paths, measure.workloads(run_args), args.reps,
+                                   out, lambda: sum(dns.queries.values()), args.pause)
         machine["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
         machine["dns_queries"] = dict(dns.queries)
         summary = summarise(results, machine)
@@ -287,34 +290,85 @@ def main():
             f.write(summary)
         print(summary)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for name in ("smarthost", "mx"):
-            log = os.path.join(tmp, f"{name}.log")
-            if os.path.exists(log):
-                shutil.copy(log, os.path.join(args.out, f"{name}.log"))
+        stop_processes(procs)
+        keep_logs(tmp, args.out, ("smarthost", "mx"))
         if dns:
             dns.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_direct(run_args, work):
-    """measure.run_once for smtp-source straight to the sink on SINK_IP:25."""
+def run_rotation(run_args, paths, works, reps, out, dns_count, pause):
+    """Every workload over every path, `reps` times, the path order rotating per repetition.
+    `paths` are (label, measure.run_once path name, port); "direct" goes to the receiver.
+    Each result is a JSON line in `out`; returns them all."""
+    results = []
+    for rep in range(reps):
+        order = paths[rep % len(paths):] + paths[:rep % len(paths)]
+        for work in works:
+            for label, path, port in order:
+                if path == "direct":
+                    r = run_direct(run_args, work)
+                else:
+                    r = measure.run_once(run_args, work, path, port)
+                r["path"] = label
+                r["rep"] = rep + 1
+                r["loadavg"] = open("/proc/loadavg").read().split()[:3]
+                r["dns_queries_so_far"] = dns_count()
+                out.write(json.dumps(r) + "\n")
+                out.flush()
+                results.append(r)
+                mark = "ok" if r["count_ok"] else "COUNT MISMATCH/TIMEOUT"
+                print(f"rep {rep + 1} {work['name']:28} {label:13} {r['seconds']}s "
+                      f"{r['msgs_per_s']} msg/s {mark} load {' '.join(r['loadavg'])} "
+                      f"dns {r['dns_queries_so_far']}", flush=True)
+                time.sleep(pause)
+    return results
+
+
+def start_sealgate(binary, tmp, name, next_hop, dns_address, relay_tls='tls = "none"'):
+    """Starts one sealgate (log in TMP/NAME.log); returns (SMTP port, process) once it listens.
+    Its metrics port is the process's `metrics_port` attribute."""
+    port, metrics_port = free_port(), free_port()
+    config = sealgate_config(tmp, name, port, metrics_port, next_hop, dns_address, relay_tls)
+    proc = subprocess.Popen([binary, "serve", "--config", config], stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(tmp, f"{name}.log"), "wb"))
+    proc.metrics_port = metrics_port
+    wait_port("127.0.0.1", port, name)
+    return port, proc
+
+
+def stop_processes(procs):
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def keep_logs(tmp, out, names):
+    for name in names:
+        log = os.path.join(tmp, f"{name}.log")
+        if os.path.exists(log):
+            shutil.copy(log, os.path.join(out, f"{name}.log"))
+
+
+def run_direct(run_args, work, path="direct"):
+    """measure.run_once for the generator straight to the receiver on SINK_IP:25."""
     saved = measure.generator
 
     def to_sink(w, _port):
         command = saved(w, 25)
-        command[-1] = f"{SINK_IP}:25"
+        if w["kind"] == "smtp-source":
+            command[-1] = f"{SINK_IP}:25"
+        else:
+            command += ["--host", SINK_IP]
         return command
 
     measure.generator = to_sink
     try:
-        return measure.run_once(run_args, work, "direct", 25)
+        return measure.run_once(run_args, work, path, 25)
     finally:
         measure.generator = saved
 
