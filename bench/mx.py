@@ -13,6 +13,9 @@ TTL allows (300 s here), the whole run needs one MX and one A/AAAA lookup per re
 per message. It answers MX and A for the zone, AAAA with no data (SOA in the authority section,
 so the "no such record" is cached too), and anything else NXDOMAIN.
 
+Protected mail (TLS to the receiver, TLSA and MTA-STS lookups, DANE) is bench/mx_protected.py,
+which uses this file's DNS server (`Zone`), `start_sealgate` and `run_rotation`.
+
 Needs: postfix (smtp-source, smtp-sink), python3 (stdlib only), a release build of sealgate.
 Run as root (port 25; smtp-sink -u nobody), under the machine's benchmark lock:
     cargo build --release --bin sealgate

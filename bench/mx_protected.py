@@ -5,9 +5,11 @@ bench/mx.py measures ordinary mail with `next_hop = "mx"` against a plain smtp-s
 protected mailbox never leaves in cleartext (src/relay/floor.rs), and smtp-sink has no STARTTLS,
 so the receiver here is a private Postfix smtpd on 127.0.1.25:25 with a self-signed certificate
 (openssl, in a temp dir), `smtpd_tls_security_level = may`, and every message discarded
-(`default_transport = relay_transport = discard`). Four paths, one run:
+(`default_transport = relay_transport = discard`). Five paths, one run:
 
   direct         the generator straight to that Postfix (cleartext): what the receiver takes
+  smarthost      sealgate, `next_hop = smtp://127.0.1.25:25`, `relay.tls = "none"`: cleartext
+                 (allowed: a smarthost on loopback is exempt from the floor); the baseline
   smarthost-tls  sealgate, `next_hop = smtp://127.0.1.25:25`, `relay.tls = "required"`,
                  `tls_verify = false` (route tls `encrypt`: a smarthost on loopback is exempt
                  from the protected floor, so the route asks for TLS itself)
@@ -48,8 +50,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import measure  # noqa: E402  (workloads' generator, run_once)
-import mx  # noqa: E402  (the DNS server, sealgate processes, the rotation)
+import mx  # noqa: E402  (the DNS server, sealgate processes, the rotation; bench/measure.py)
 
 PROTECTED_DOMAIN = "wervik.be"  # measure.PROTECTED_RECIPIENT's domain
 PROTECTED_MX = "mx.wervik.be"
@@ -179,6 +180,9 @@ def tlsa_per_run(results):
     return per
 
 
+CPU = ("smarthost", "smarthost-tls", "mx", "mx-dane")
+
+
 def summarise(results, machine):
     labels = [label for label, _ in PATHS]
     works = list(dict.fromkeys(r["workload"] for r in results))
@@ -204,19 +208,19 @@ def summarise(results, machine):
         "in brackets):",
         "",
         "| workload | " + " | ".join(labels) + " | mx / smarthost-tls | mx-dane / smarthost-tls "
-        "| mx-dane / mx | CPU ms/msg smarthost-tls | mx | mx-dane |",
-        "| --- | " + " | ".join("---:" for _ in labels) + " | ---: | ---: | ---: | ---: | ---: "
-        "| ---: |",
+        "| mx-dane / mx | smarthost-tls / smarthost | CPU ms/msg " + " | ".join(CPU) + " |",
+        "| --- | " + " | ".join("---:" for _ in labels) + " | ---: | ---: | ---: | ---: | "
+        + " | ".join("---:" for _ in CPU) + " |",
     ]
     for w in works:
         m = {label: med(w, label) for label in labels}
         cells = [f"{fmt(m[label])} ({', '.join(fmt(v) for v in values(w, label))})"
                  for label in labels]
-        cpu = [fmt(med(w, label, "sealgate_cpu_ms_per_msg"), 2)
-               for label in ("smarthost-tls", "mx", "mx-dane")]
+        cpu = [fmt(med(w, label, "sealgate_cpu_ms_per_msg"), 2) for label in CPU]
         lines.append(f"| {w} | " + " | ".join(cells) + f" | **{ratio(m['mx'], m['smarthost-tls'])}**"
                      f" | **{ratio(m['mx-dane'], m['smarthost-tls'])}** | "
-                     f"{ratio(m['mx-dane'], m['mx'])} | " + " | ".join(cpu) + " |")
+                     f"{ratio(m['mx-dane'], m['mx'])} | {ratio(m['smarthost-tls'], m['smarthost'])}"
+                     " | " + " | ".join(cpu) + " |")
     bad = [r for r in results if not r["count_ok"]]
     tlsa = tlsa_per_run(results)
     lines += ["", "TLSA questions per run (one run = one workload over one path; first "
@@ -243,8 +247,13 @@ def summarise(results, machine):
     return "\n".join(lines)
 
 
-PATHS = [("direct", None), ("smarthost-tls", f"smtp://{mx.SINK_IP}:25"), ("mx", "mx"),
-         ("mx-dane", "mx")]
+PATHS = [("direct", None), ("smarthost", f"smtp://{mx.SINK_IP}:25"),
+         ("smarthost-tls", f"smtp://{mx.SINK_IP}:25"), ("mx", "mx"), ("mx-dane", "mx")]
+RELAY_TLS = {
+    # A smarthost on loopback is exempt from the floor: protected mail goes in cleartext here.
+    "smarthost": 'tls = "none"',
+    "smarthost-tls": 'tls = "required"\ntls_verify = false',
+}
 
 
 def main():
@@ -289,8 +298,7 @@ def main():
             if next_hop is None:
                 paths.append((label, "direct", 25))
                 continue
-            relay_tls = ('tls = "required"\ntls_verify = false' if label == "smarthost-tls"
-                         else 'tls = "opportunistic"')
+            relay_tls = RELAY_TLS.get(label, 'tls = "opportunistic"')
             dns = servers.get(label, servers["mx"]).address
             port, proc = mx.start_sealgate(args.sealgate, tmp, label, next_hop, dns, relay_tls)
             procs.append(proc)
