@@ -300,19 +300,24 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_rotation(run_args, paths, works, reps, out, dns_count, pause):
+def run_rotation(run_args, paths, works, reps, out, dns_count, pause, receiver_cpu=None):
     """Every workload over every path, `reps` times, the path order rotating per repetition.
     `paths` are (label, measure.run_once path name, port); "direct" goes to the receiver.
+    `receiver_cpu`, when given, returns the receiver's CPU seconds so far.
     Each result is a JSON line in `out`; returns them all."""
     results = []
     for rep in range(reps):
         order = paths[rep % len(paths):] + paths[:rep % len(paths)]
         for work in works:
             for label, path, port in order:
+                cpu0 = receiver_cpu() if receiver_cpu else None
                 if path == "direct":
                     r = run_direct(run_args, work)
                 else:
                     r = measure.run_once(run_args, work, path, port)
+                if receiver_cpu:
+                    r["receiver_cpu_ms_per_msg"] = round(
+                        (receiver_cpu() - cpu0) * 1000 / work["count"], 3)
                 r["path"] = label
                 r["rep"] = rep + 1
                 r["loadavg"] = open("/proc/loadavg").read().split()[:3]

@@ -25,7 +25,8 @@ mail of the same size (smtp-source to sink@example.net, STARTTLS when offered) f
 The clock (bench/measure.py's run_once) stops when the receiver has counted every message: the
 count is the number of `status=sent` lines (the discard agent's deliveries) in the private
 Postfix's maillog_file, so it includes Postfix's queue step after its 250. The DNS servers count
-the questions they answer, per name and type; sealgate's metrics give deliveries per TLS outcome.
+the questions they answer, per name and type; sealgate's metrics give deliveries per TLS outcome;
+the receiver's CPU per message is the Postfix instance's (master, reaped and live children).
 
 Needs: postfix, openssl, 7zz, python3 (stdlib), a release build of sealgate. Run as root, under
 the machine's benchmark lock:
@@ -50,7 +51,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import mx  # noqa: E402  (the DNS server, sealgate processes, the rotation; bench/measure.py)
+import measure  # noqa: E402  (CLK_TCK; run_once through mx)
+import mx  # noqa: E402  (the DNS server, sealgate processes, the rotation)
 
 PROTECTED_DOMAIN = "wervik.be"  # measure.PROTECTED_RECIPIENT's domain
 PROTECTED_MX = "mx.wervik.be"
@@ -83,7 +85,8 @@ class ReceivingPostfix:
     def __init__(self, tmp, cert, key):
         self.root = os.path.join(tmp, "postfix")
         self.config = os.path.join(self.root, "etc")
-        data, queue = os.path.join(self.root, "data"), os.path.join(self.root, "spool")
+        data = os.path.join(self.root, "data")
+        self.queue = queue = os.path.join(self.root, "spool")
         for d in (self.config, data, queue):
             os.makedirs(d)
         os.chmod(tmp, 0o755)
@@ -110,6 +113,27 @@ class ReceivingPostfix:
         run("postfix", "-c", self.config, "start")
         self.offset, self.sent, self.tail = 0, 0, b""
         mx.wait_port(mx.SINK_IP, 25, "receiving postfix")
+
+    def cpu_seconds(self):
+        """CPU of the whole instance so far: the master with its reaped children (every
+        daemon is the master's child) plus the live children."""
+        with open(os.path.join(self.queue, "pid", "master.pid")) as f:
+            master = int(f.read().split()[0])
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile: its time is in the master's reaped children now
+            pid, ppid = int(entry), int(fields[1])
+            if pid == master:
+                total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+            elif ppid == master:
+                total += int(fields[11]) + int(fields[12])
+        return total / measure.CLK_TCK
 
     def received(self):
         """Messages the discard agent delivered so far (read incrementally from the maillog)."""
@@ -208,15 +232,17 @@ def summarise(results, machine):
         "in brackets):",
         "",
         "| workload | " + " | ".join(labels) + " | mx / smarthost-tls | mx-dane / smarthost-tls "
-        "| mx-dane / mx | smarthost-tls / smarthost | CPU ms/msg " + " | ".join(CPU) + " |",
+        "| mx-dane / mx | smarthost-tls / smarthost | sealgate CPU ms/msg " + " | ".join(CPU)
+        + " | receiver CPU ms/msg " + " | ".join(labels) + " |",
         "| --- | " + " | ".join("---:" for _ in labels) + " | ---: | ---: | ---: | ---: | "
-        + " | ".join("---:" for _ in CPU) + " |",
+        + " | ".join("---:" for _ in CPU + tuple(labels)) + " |",
     ]
     for w in works:
         m = {label: med(w, label) for label in labels}
         cells = [f"{fmt(m[label])} ({', '.join(fmt(v) for v in values(w, label))})"
                  for label in labels]
         cpu = [fmt(med(w, label, "sealgate_cpu_ms_per_msg"), 2) for label in CPU]
+        cpu += [fmt(med(w, label, "receiver_cpu_ms_per_msg"), 2) for label in labels]
         lines.append(f"| {w} | " + " | ".join(cells) + f" | **{ratio(m['mx'], m['smarthost-tls'])}**"
                      f" | **{ratio(m['mx-dane'], m['smarthost-tls'])}** | "
                      f"{ratio(m['mx-dane'], m['mx'])} | {ratio(m['smarthost-tls'], m['smarthost'])}"
@@ -320,7 +346,7 @@ def main():
         with open(os.path.join(args.out, "throughput.jsonl"), "w") as out:
             results = mx.run_rotation(
                 run_args, paths, workloads(args), args.reps, out,
-                lambda: dns_snapshot(servers), args.pause)
+                lambda: dns_snapshot(servers), args.pause, postfix.cpu_seconds)
         machine["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
         machine["dns_queries"] = {k: dict(s.queries) for k, s in servers.items()}
         machine["deliveries"] = {label: deliveries(port) for label, port in metrics.items()}
