@@ -231,6 +231,17 @@ in_force_from = 2023-12-01
     return path
 
 
+def preflight(script, tools, packages, sealgate):
+    """Exits with what to do when a tool, root (port 25) or the release build is missing."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            sys.exit(f"{script}: missing {tool} (apt-get install {packages})")
+    if os.geteuid() != 0:
+        sys.exit(f"{script}: run as root (the receiver listens on port 25)")
+    if not os.access(sealgate, os.X_OK):
+        sys.exit(f"{script}: no sealgate binary at {sealgate} (cargo build --release)")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sealgate", default=os.path.join(ROOT, "target/release/sealgate"))
@@ -241,13 +252,7 @@ def main():
         "%Y%m%dT%H%M%SZ", time.gmtime())))
     p.add_argument("--pause", type=float, default=1.0)
     args = p.parse_args()
-    for tool in ("smtp-source", "smtp-sink"):
-        if shutil.which(tool) is None:
-            sys.exit(f"mx.py: missing {tool} (apt-get install postfix)")
-    if os.geteuid() != 0:
-        sys.exit("mx.py: run as root (the sink listens on port 25)")
-    if not os.access(args.sealgate, os.X_OK):
-        sys.exit(f"mx.py: no sealgate binary at {args.sealgate} (cargo build --release)")
+    preflight("mx.py", ("smtp-source", "smtp-sink"), "postfix", args.sealgate)
     os.makedirs(args.out, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="sealgate-mx-bench.")
     procs, dns = [], None

@@ -293,13 +293,8 @@ def main():
         "%Y%m%dT%H%M%SZ", time.gmtime())))
     p.add_argument("--pause", type=float, default=1.0)
     args = p.parse_args()
-    for tool in ("postfix", "postconf", "smtp-source", "openssl", "7zz"):
-        if shutil.which(tool) is None:
-            sys.exit(f"mx_protected.py: missing {tool} (apt-get install postfix openssl 7zip)")
-    if os.geteuid() != 0:
-        sys.exit("mx_protected.py: run as root (the receiver listens on port 25)")
-    if not os.access(args.sealgate, os.X_OK):
-        sys.exit(f"mx_protected.py: no sealgate binary at {args.sealgate} (cargo build --release)")
+    mx.preflight("mx_protected.py", ("postfix", "postconf", "smtp-source", "openssl", "7zz"),
+                 "postfix openssl 7zip", args.sealgate)
     os.makedirs(args.out, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="sealgate-mx-protected.")
     procs, servers, postfix = [], {}, None
