@@ -296,26 +296,14 @@ fn days(out: &mut String, report: &Report, p: &ProtocolSummary, base: &str) {
         out.push_str("<p class=\"muted\">Geen overdrachten in deze periode. / No transfers in this period.</p>\n");
         return;
     }
-    out.push_str(&format!(
-        "<table class=\"days\"><thead><tr><th>datum / date</th><th class=\"r\">overdrachten / transfers</th>{}</tr></thead><tbody>\n",
-        outcome_headers(&report.outcome_keys)
-    ));
-    for (d, day) in active {
-        let d = d.to_string();
-        out.push_str(&format!(
-            "<tr><td>{}</td><td class=\"r\">{}</td>",
-            escape(&day.date),
-            figure(day.transfers, &ptr(base, &["days", &d, "transfers"]))
-        ));
-        out.push_str(&outcome_cells(
-            &report.outcome_keys,
-            &day.outcomes,
-            base,
-            &["days", &d],
-        ));
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</tbody></table>\n<p class=\"muted\">Dagen zonder overdrachten zijn weggelaten uit de tabel. / Days without transfers are left out of the table.</p>\n");
+    let rows = active.into_iter().map(|(d, day)| TransfersRow {
+        index: d,
+        label: &day.date,
+        transfers: day.transfers,
+        outcomes: &day.outcomes,
+    });
+    transfers_table(out, report, base, &DAYS, rows);
+    out.push_str("<p class=\"muted\">Dagen zonder overdrachten zijn weggelaten uit de tabel. / Days without transfers are left out of the table.</p>\n");
 }
 
 fn reasons(out: &mut String, report: &Report, p: &ProtocolSummary, base: &str) {
@@ -493,22 +481,81 @@ fn senders(out: &mut String, report: &Report, p: &ProtocolSummary, base: &str) {
     if p.senders.is_empty() {
         return;
     }
+    let rows = p
+        .senders
+        .iter()
+        .enumerate()
+        .map(|(s, sender)| TransfersRow {
+            index: s,
+            label: &sender.address,
+            transfers: sender.transfers,
+            outcomes: &sender.outcomes,
+        });
+    transfers_table(out, report, base, &SENDERS, rows);
+}
+
+/// What sets the table of days apart from the table of senders.
+struct TransfersTable {
+    /// The JSON array its rows point into.
+    array: &'static str,
+    class: &'static str,
+    heading: &'static str,
+    label_attributes: &'static str,
+}
+
+const DAYS: TransfersTable = TransfersTable {
+    array: "days",
+    class: "days",
+    heading: "datum / date",
+    label_attributes: "",
+};
+
+const SENDERS: TransfersTable = TransfersTable {
+    array: "senders",
+    class: "block",
+    heading: "afzender / sender",
+    label_attributes: " class=\"addr\"",
+};
+
+/// A day's or a sender's line of a transfers table.
+struct TransfersRow<'a> {
+    /// Its index in the report's JSON array.
+    index: usize,
+    label: &'a str,
+    transfers: u64,
+    outcomes: &'a std::collections::BTreeMap<String, u64>,
+}
+
+/// A table of transfers, in total and per outcome, one row per day or sender.
+fn transfers_table<'a>(
+    out: &mut String,
+    report: &Report,
+    base: &str,
+    table: &TransfersTable,
+    rows: impl Iterator<Item = TransfersRow<'a>>,
+) {
+    let TransfersTable {
+        array,
+        class,
+        heading,
+        label_attributes,
+    } = table;
     out.push_str(&format!(
-        "<table class=\"block\"><thead><tr><th>afzender / sender</th><th class=\"r\">overdrachten / transfers</th>{}</tr></thead><tbody>\n",
+        "<table class=\"{class}\"><thead><tr><th>{heading}</th><th class=\"r\">overdrachten / transfers</th>{}</tr></thead><tbody>\n",
         outcome_headers(&report.outcome_keys)
     ));
-    for (s, sender) in p.senders.iter().enumerate() {
-        let s = s.to_string();
+    for row in rows {
+        let i = row.index.to_string();
         out.push_str(&format!(
-            "<tr><td class=\"addr\">{}</td><td class=\"r\">{}</td>",
-            escape(&sender.address),
-            figure(sender.transfers, &ptr(base, &["senders", &s, "transfers"]))
+            "<tr><td{label_attributes}>{}</td><td class=\"r\">{}</td>",
+            escape(row.label),
+            figure(row.transfers, &ptr(base, &[array, &i, "transfers"]))
         ));
         out.push_str(&outcome_cells(
             &report.outcome_keys,
-            &sender.outcomes,
+            row.outcomes,
             base,
-            &["senders", &s],
+            &[array, &i],
         ));
         out.push_str("</tr>\n");
     }
