@@ -26,14 +26,10 @@ pub enum ReasonCode {
     MimeTooComplex,
     MimeAmbiguous,
     SenderNotAllowed,
-    WeakPassword,
-    ArchiveHiddenData,
-    InspectionBudgetExceeded,
-    ContactDetailsInText,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 22] = [
+    pub const ALL: [ReasonCode; 18] = [
         ReasonCode::NoArchive,
         ReasonCode::NotSevenZ,
         ReasonCode::ArchiveCorrupt,
@@ -52,10 +48,6 @@ impl ReasonCode {
         ReasonCode::MimeTooComplex,
         ReasonCode::MimeAmbiguous,
         ReasonCode::SenderNotAllowed,
-        ReasonCode::WeakPassword,
-        ReasonCode::ArchiveHiddenData,
-        ReasonCode::InspectionBudgetExceeded,
-        ReasonCode::ContactDetailsInText,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,10 +70,6 @@ impl ReasonCode {
             ReasonCode::MimeTooComplex => "mime_too_complex",
             ReasonCode::MimeAmbiguous => "mime_ambiguous",
             ReasonCode::SenderNotAllowed => "sender_not_allowed",
-            ReasonCode::WeakPassword => "weak_password",
-            ReasonCode::ArchiveHiddenData => "archive_hidden_data",
-            ReasonCode::InspectionBudgetExceeded => "inspection_budget_exceeded",
-            ReasonCode::ContactDetailsInText => "contact_details_in_text",
         }
     }
 
@@ -94,12 +82,10 @@ impl ReasonCode {
     /// cannot tell what the recipient's program will show, so the audit record of a relayed
     /// message would itself be unreliable. It is never relaxed. Every other code is a rule of
     /// the protocol about a message the gateway read one way only, which is what monitor mode
-    /// is for. `inspection_budget_exceeded` is the same: the message was never read to its
-    /// end, so nothing the audit could record about it is known. A closed match: a new code
-    /// must be decided here.
+    /// is for. A closed match: a new code must be decided here.
     pub fn relaxed_in_monitor(self) -> bool {
         match self {
-            ReasonCode::MimeAmbiguous | ReasonCode::InspectionBudgetExceeded => false,
+            ReasonCode::MimeAmbiguous => false,
             ReasonCode::NoArchive
             | ReasonCode::NotSevenZ
             | ReasonCode::ArchiveCorrupt
@@ -116,10 +102,7 @@ impl ReasonCode {
             | ReasonCode::ProtocolNotInForce
             | ReasonCode::MimeUnparseable
             | ReasonCode::MimeTooComplex
-            | ReasonCode::SenderNotAllowed
-            | ReasonCode::WeakPassword
-            | ReasonCode::ArchiveHiddenData
-            | ReasonCode::ContactDetailsInText => true,
+            | ReasonCode::SenderNotAllowed => true,
         }
     }
 
@@ -149,7 +132,7 @@ mod tests {
     /// The monitor-mode table of docs/policy.md, code by code: a change here is a change of
     /// what a protocol in monitor mode lets through, and must be a deliberate one.
     #[test]
-    fn monitor_mode_relaxes_every_code_but_the_unjudged_ones() {
+    fn monitor_mode_relaxes_every_code_but_mime_ambiguous() {
         let table = [
             ("no_archive", true),
             ("not_7z", true),
@@ -169,10 +152,6 @@ mod tests {
             ("mime_too_complex", true),
             ("mime_ambiguous", false),
             ("sender_not_allowed", true),
-            ("weak_password", true),
-            ("archive_hidden_data", true),
-            ("inspection_budget_exceeded", false),
-            ("contact_details_in_text", true),
         ];
         assert_eq!(table.len(), ReasonCode::ALL.len());
         for (code, relaxed) in table {

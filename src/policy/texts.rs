@@ -114,26 +114,6 @@ pub fn default_text(code: ReasonCode) -> String {
             "EN: The structure of the message (MIME) is ambiguous: different mail programs would see different attachments in it, so the gateway cannot check what the recipient gets (technical: {detail}). Send the message again from your normal mail program (Outlook, Thunderbird, webmail), with the encrypted 7z archive as a normal attachment with a plain name (letters and digits, no accents); do not edit the message source and do not forward a message you received from elsewhere.",
             false,
         ),
-        ReasonCode::WeakPassword => (
-            "NL: Het wachtwoord van het 7z-archief is makkelijk te raden (leeg, een veelgebruikt wachtwoord, of een naam of adres uit het bericht zelf). Maak het archief opnieuw met een lange wachtzin van minstens vier woorden en geef die telefonisch door, nooit in de e-mail.",
-            "EN: The 7z archive's password is easy to guess (empty, a common password, or a name or address from the message itself). Make the archive again with a long passphrase of at least four words and pass it on by phone, never in the e-mail.",
-            false,
-        ),
-        ReasonCode::ArchiveHiddenData => (
-            "NL: Het 7z-bestand bevat gegevens buiten de archiefstructuur (bijvoorbeeld een leesbaar document dat in hetzelfde bestand zit), die een ontvanger zonder wachtwoord kan openen. Maak het archief opnieuw met 7-Zip en verstuur het zoals 7-Zip het maakte.",
-            "EN: The 7z file holds data outside the archive's structure (for instance a readable document inside the same file) that a recipient can open without the password. Make the archive again with 7-Zip and send it as 7-Zip made it.",
-            true,
-        ),
-        ReasonCode::InspectionBudgetExceeded => (
-            "NL: Het bericht vraagt te veel rekentijd om na te kijken ({detail}). Verstuur een eenvoudig bericht met enkel het versleutelde 7z-archief en een korte tekst.",
-            "EN: The message takes too much computing time to check ({detail}). Send a simple message with only the encrypted 7z archive and a short text.",
-            false,
-        ),
-        ReasonCode::ContactDetailsInText => (
-            "NL: Het onderwerp, de tekst of een bestandsnaam bevat contactgegevens van derden (een adres, telefoonnummer of e-mailadres). Zet de gegevens van het gezin in het versleutelde archief, niet in de e-mail, en geef bijlagen een neutrale naam.",
-            "EN: The subject, the text or a file name contains third-party contact details (an address, phone number or e-mail address). Put the family's details in the encrypted archive, not in the mail, and give attachments a neutral name.",
-            false,
-        ),
     };
     if fix {
         format!("{nl}\n{en}\n{FIX_NL}\n{FIX_EN}")
